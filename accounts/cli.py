@@ -1,0 +1,58 @@
+"""Command-line tasks: demo data and the first administrator."""
+from __future__ import annotations
+
+import click
+from flask import Flask
+from flask.cli import AppGroup
+from sqlalchemy import func, select
+
+from accounts import demo, services
+from accounts.auth import password_hasher
+from accounts.models import User
+from errors import ValidationFailed
+from extensions import db, write_intent
+
+demo_cli = AppGroup("demo", help="Demo data for trying Lianxin out.")
+users_cli = AppGroup("users", help="Manage user accounts.")
+
+
+@demo_cli.command("seed")
+@click.option("--if-empty", is_flag=True, help="Do nothing when any account exists already.")
+def seed_command(if_empty: bool) -> None:
+    """Create the demo district, its people and data, then print the demo logins."""
+    write_intent.set(True)
+    if demo.is_seeded():
+        click.echo("Demo data is present already; nothing added.")
+    elif if_empty and db.session.scalar(select(func.count()).select_from(User)):
+        click.echo("The database has accounts already; demo data not added.")
+        return
+    else:
+        demo.seed(password_hasher())
+        db.session.commit()
+        click.echo("Demo data created.")
+    click.echo(f"\nDemo accounts (password for all: {demo.DEMO_PASSWORD}):")
+    for account in demo.demo_accounts():
+        click.echo(f"  {account.username:<16} {account.name:<12} {account.what}")
+
+
+@users_cli.command("create-admin")
+@click.argument("username")
+@click.option("--name", default="Administrator", help="Display name.")
+@click.password_option(help="The new administrator's password.")
+def create_admin_command(username: str, name: str, password: str) -> None:
+    """Create an administrator account."""
+    write_intent.set(True)
+    try:
+        user = services.create_user(
+            None, username=username, name=name, phone=None, password=password,
+            grants=[services.GrantSpec(services.Role.admin, None)], ph=password_hasher(),
+        )
+    except ValidationFailed as error:
+        raise click.ClickException(error.message) from None
+    db.session.commit()
+    click.echo(f"Administrator {user.username} created.")
+
+
+def init_app(app: Flask) -> None:
+    app.cli.add_command(demo_cli)
+    app.cli.add_command(users_cli)

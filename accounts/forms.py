@@ -1,0 +1,111 @@
+"""Forms of the accounts area; they check shape only, services check the rules."""
+from __future__ import annotations
+
+from flask_babel import lazy_gettext as _l
+from flask_wtf import FlaskForm
+from flask_wtf.file import FileAllowed, FileField, FileRequired
+from wtforms import BooleanField, DateField, HiddenField, PasswordField, SelectField, StringField
+from wtforms.validators import DataRequired, EqualTo, Length, Optional, Regexp
+
+from accounts.models import OrgLevel, Role
+
+PHONE_PATTERN = r"^\+?[\d\s\-()]{7,20}$"
+PHONE_MESSAGE = _l("Enter a phone number, digits only, for example 13800138000.")
+
+
+def coerce_optional_int(value) -> int | None:
+    return int(value) if value not in (None, "", "None") else None
+
+
+class LoginForm(FlaskForm):
+    username = StringField(_l("Login or phone number"), validators=[DataRequired(), Length(max=64)],
+                           render_kw={"autocomplete": "username"})
+    password = PasswordField(_l("Password"), validators=[DataRequired(), Length(max=128)],
+                             render_kw={"autocomplete": "current-password"})
+    next = HiddenField()
+
+
+class RegisterForm(FlaskForm):
+    name = StringField(_l("Full name"), validators=[DataRequired(), Length(max=80)],
+                       description=_l("As in the community's register, so that your account can be verified."),
+                       render_kw={"autocomplete": "name"})
+    phone = StringField(_l("Mobile phone number"), validators=[DataRequired(), Regexp(PHONE_PATTERN, message=PHONE_MESSAGE)],
+                        description=_l("You will log in with this number."), render_kw={"autocomplete": "tel", "inputmode": "tel"})
+    community = SelectField(_l("Your community"), coerce=coerce_optional_int, validators=[DataRequired()])
+    password = PasswordField(_l("Password"), validators=[DataRequired(), Length(max=128)],
+                             description=_l("At least 8 characters; common passwords are refused."),
+                             render_kw={"autocomplete": "new-password"})
+    confirm = PasswordField(_l("Repeat the password"), validators=[DataRequired(), EqualTo("password", message=_l("The two passwords differ."))],
+                            render_kw={"autocomplete": "new-password"})
+
+
+class ChangePasswordForm(FlaskForm):
+    current_password = PasswordField(_l("Current password"), validators=[DataRequired()],
+                                     render_kw={"autocomplete": "current-password"})
+    new_password = PasswordField(_l("New password"), validators=[DataRequired(), Length(max=128)],
+                                 description=_l("At least 8 characters; common passwords are refused."),
+                                 render_kw={"autocomplete": "new-password"})
+    confirm = PasswordField(_l("Repeat the new password"), validators=[DataRequired(), EqualTo("new_password", message=_l("The two passwords differ."))],
+                            render_kw={"autocomplete": "new-password"})
+
+
+class LanguageForm(FlaskForm):
+    locale = SelectField(_l("Language"), choices=[("en", "English"), ("zh_Hans", "简体中文")])
+    next = HiddenField()
+
+
+class OrganizationForm(FlaskForm):
+    name = StringField(_l("Name"), validators=[DataRequired(), Length(max=120)])
+    level = SelectField(_l("Level"), choices=[
+        (OrgLevel.district.value, _l("District or county committee")),
+        (OrgLevel.township.value, _l("Township or street committee")),
+        (OrgLevel.community.value, _l("Community or village organization")),
+    ])
+    parent = SelectField(_l("Parent organization"), coerce=coerce_optional_int, validators=[Optional()])
+
+
+class UserForm(FlaskForm):
+    username = StringField(_l("Login"), validators=[DataRequired(), Length(min=3, max=64)])
+    name = StringField(_l("Full name"), validators=[DataRequired(), Length(max=80)])
+    phone = StringField(_l("Phone"), validators=[Optional(), Regexp(PHONE_PATTERN, message=PHONE_MESSAGE)])
+    password = PasswordField(_l("Initial password"), validators=[DataRequired(), Length(max=128)],
+                             render_kw={"autocomplete": "new-password"})
+    active = BooleanField(_l("Account active"), default=True)
+    is_resident = BooleanField(_l("Resident"))
+    resident_org = SelectField(_l("Community of residence"), coerce=coerce_optional_int, validators=[Optional()])
+    is_member = BooleanField(_l("Member"))
+    member_org = SelectField(_l("Organization served"), coerce=coerce_optional_int, validators=[Optional()])
+    is_evaluator = BooleanField(_l("Evaluator"))
+    evaluator_org = SelectField(_l("Area evaluated"), coerce=coerce_optional_int, validators=[Optional()])
+    is_admin = BooleanField(_l("Administrator"))
+
+    ROLE_FIELDS = (
+        (Role.resident, "is_resident", "resident_org"),
+        (Role.member, "is_member", "member_org"),
+        (Role.evaluator, "is_evaluator", "evaluator_org"),
+    )
+
+
+class EditUserForm(UserForm):
+    username = None
+    password = None
+
+
+class ResetPasswordForm(FlaskForm):
+    password = PasswordField(_l("New password"), validators=[DataRequired(), Length(max=128)],
+                             render_kw={"autocomplete": "new-password"})
+
+
+class AppointSecretaryForm(FlaskForm):
+    user = SelectField(_l("New secretary"), coerce=coerce_optional_int, validators=[DataRequired()],
+                       description=_l("Only members of this organization can be appointed."))
+    start_date = DateField(_l("Term starts on"), validators=[DataRequired()])
+
+
+class EndTermForm(FlaskForm):
+    end_date = DateField(_l("Term ends on"), validators=[DataRequired()])
+
+
+class RegisterImportForm(FlaskForm):
+    file = FileField(_l("CSV file"), validators=[FileRequired(), FileAllowed(["csv", "txt"], _l("Upload a .csv file."))],
+                     description=_l("Columns: name, phone, household, community (or 姓名, 电话, 户/单元, 社区). UTF-8 or GB18030."))

@@ -1,0 +1,43 @@
+"""The application factory: wiring only."""
+from __future__ import annotations
+
+from pathlib import Path
+
+from flask import Flask
+
+import config
+import extensions as ext
+from errors import register_error_handlers
+
+
+def create_app(config_class: type[config.Config] = config.Config) -> Flask:
+    """Create the Lianxin application for a configuration class."""
+    if hasattr(config_class, "check"):
+        config_class.check()
+    app = Flask(__name__, instance_relative_config=True)
+    app.config.from_object(config_class)
+    Path(app.instance_path).mkdir(exist_ok=True)
+
+    ext.db.init_app(app)
+    ext.migrate.init_app(app, ext.db, directory=str(config.BASE_DIR / "migrations"))
+    ext.csrf.init_app(app)
+    ext.htmx.init_app(app)
+    ext.limiter.init_app(app)
+
+    import i18n
+    import security
+    from accounts import auth, cli as accounts_cli, views as accounts_views, admin_views
+
+    ext.babel.init_app(app, locale_selector=i18n.select_locale)
+    auth.init_app(app)
+    security.init_app(app)
+    i18n.init_app(app)
+    with app.app_context():
+        if ext.db.engine.dialect.name == "sqlite":
+            ext.configure_sqlite(ext.db.engine, app.config["SQLITE_BUSY_TIMEOUT"])
+
+    app.register_blueprint(accounts_views.bp)
+    app.register_blueprint(admin_views.bp)
+    register_error_handlers(app)
+    accounts_cli.init_app(app)
+    return app

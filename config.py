@@ -1,0 +1,68 @@
+"""Configuration classes; every setting can come from the environment."""
+import os
+from datetime import timedelta
+from pathlib import Path
+
+BASE_DIR = Path(__file__).resolve().parent
+DEFAULT_DATABASE_URL = f"sqlite:///{BASE_DIR / 'instance' / 'lianxin.sqlite3'}"
+INSECURE_SECRET_KEY = "dev-only-insecure-key"
+
+
+def _env_int(name: str, default: int) -> int:
+    return int(os.environ.get(name, default))
+
+
+class Config:
+    SECRET_KEY = os.environ.get("SECRET_KEY", INSECURE_SECRET_KEY)
+    SQLALCHEMY_DATABASE_URI = os.environ.get("DATABASE_URL", DEFAULT_DATABASE_URL)
+    SQLALCHEMY_ENGINE_OPTIONS: dict = {"pool_pre_ping": True}
+    #: Seconds a SQLite writer waits for the lock before giving up.
+    SQLITE_BUSY_TIMEOUT = _env_int("SQLITE_BUSY_TIMEOUT", 15)
+
+    RATELIMIT_STORAGE_URI = os.environ.get("RATELIMIT_STORAGE_URI", "memory://")
+    RATELIMIT_HEADERS_ENABLED = True
+    LOGIN_LIMIT_PER_ACCOUNT = os.environ.get("LOGIN_LIMIT_PER_ACCOUNT", "5 per 15 minutes")
+    LOGIN_LIMIT_PER_IP = os.environ.get("LOGIN_LIMIT_PER_IP", "30 per 15 minutes")
+
+    # Argon2id cost; PRODUCT.md requires at least t=2 and 19 MiB.
+    ARGON2_TIME_COST = _env_int("ARGON2_TIME_COST", 3)
+    ARGON2_MEMORY_COST_KIB = _env_int("ARGON2_MEMORY_COST_KIB", 65536)
+    ARGON2_PARALLELISM = _env_int("ARGON2_PARALLELISM", 4)
+
+    SESSION_COOKIE_HTTPONLY = True
+    SESSION_COOKIE_SAMESITE = "Lax"
+    SESSION_COOKIE_SECURE = os.environ.get("SESSION_COOKIE_SECURE", "0") == "1"
+    #: Signed-in sessions end after this long without a request.
+    SESSION_IDLE_TIMEOUT = timedelta(minutes=_env_int("SESSION_IDLE_MINUTES", 30))
+    PERMANENT_SESSION_LIFETIME = timedelta(hours=12)
+    HSTS = False
+
+    WTF_CSRF_TIME_LIMIT = None  # the session's idle timeout already bounds a token's life
+    MAX_CONTENT_LENGTH = 16 * 1024 * 1024
+
+    LANGUAGES = ("en", "zh_Hans")
+    BABEL_DEFAULT_LOCALE = "en"
+    BABEL_DEFAULT_TIMEZONE = os.environ.get("TIMEZONE", "Asia/Shanghai")
+    BABEL_TRANSLATION_DIRECTORIES = str(BASE_DIR / "translations")
+
+
+class TestConfig(Config):
+    TESTING = True
+    SECRET_KEY = "test-secret-key"
+    SQLALCHEMY_DATABASE_URI = "sqlite://"
+    RATELIMIT_STORAGE_URI = "memory://"
+    WTF_CSRF_ENABLED = True
+    ARGON2_TIME_COST = 2
+    ARGON2_MEMORY_COST_KIB = 19456
+    ARGON2_PARALLELISM = 1
+
+
+class ProductionConfig(Config):
+    SESSION_COOKIE_SECURE = True
+    HSTS = True
+
+    @classmethod
+    def check(cls) -> None:
+        """Refuse to start with a missing or known secret key."""
+        if not os.environ.get("SECRET_KEY") or cls.SECRET_KEY == INSECURE_SECRET_KEY or len(cls.SECRET_KEY) < 32:
+            raise RuntimeError("ProductionConfig needs SECRET_KEY set to a random string of at least 32 characters.")

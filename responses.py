@@ -1,0 +1,32 @@
+"""Choosing between a full page and an htmx fragment, in one place."""
+from flask import render_template, request
+
+
+def wants_fragment() -> bool:
+    """Tell whether this request is an htmx swap that wants only a fragment."""
+    headers = request.headers
+    return (
+        headers.get("HX-Request") == "true"
+        and headers.get("HX-Boosted") != "true"
+        and headers.get("HX-History-Restore-Request") != "true"
+    )
+
+
+def render_page_or_fragment(page: str, fragment: str, status: int = 200, **context):
+    """Render the fragment for an htmx swap, the whole page otherwise."""
+    return render_template(fragment if wants_fragment() else page, **context), status
+
+
+def copy_errors(form, error) -> None:
+    """Put a service's ValidationFailed messages beside the form's fields."""
+    for field_name, messages in error.errors.items():
+        field = getattr(form, field_name, None) if field_name else None
+        target = field.errors if field is not None else form.form_errors
+        if isinstance(target, tuple):
+            field.errors = target = list(target)
+        target.extend(messages)
+
+
+def form_status(form) -> int:
+    """Return 422 for a submitted form being shown again with errors, else 200."""
+    return 422 if form.is_submitted() else 200

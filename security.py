@@ -1,0 +1,63 @@
+"""Security headers, write intent for SQLite and the idle timeout on every request."""
+from __future__ import annotations
+
+from datetime import datetime, timezone
+
+from flask import Flask, current_app, flash, g, request, session
+from flask_babel import gettext as _
+from flask_login import current_user, logout_user
+
+from extensions import write_intent
+
+CSP = (
+    "default-src 'self'; script-src 'self'; style-src 'self'; img-src 'self' data:; "
+    "font-src 'self'; connect-src 'self'; form-action 'self'; base-uri 'none'; "
+    "object-src 'none'; frame-ancestors 'none'"
+)
+SAFE_METHODS = {"GET", "HEAD", "OPTIONS"}
+
+
+def _mark_write_intent() -> None:
+    if request.method not in SAFE_METHODS:
+        g.write_intent_token = write_intent.set(True)
+
+
+def _enforce_idle_timeout() -> None:
+    if not current_user.is_authenticated:
+        return
+    now = datetime.now(timezone.utc).timestamp()
+    last_seen = session.get("last_seen", now)
+    if now - last_seen > current_app.config["SESSION_IDLE_TIMEOUT"].total_seconds():
+        logout_user()
+        session.clear()
+        flash(_("You were signed out after a period of inactivity. Please log in again."), "info")
+        return
+    session["last_seen"] = now
+    session.permanent = True
+
+
+def _add_headers(response):
+    headers = response.headers
+    headers.setdefault("Content-Security-Policy", CSP)
+    headers["X-Content-Type-Options"] = "nosniff"
+    headers["Referrer-Policy"] = "strict-origin-when-cross-origin"
+    headers["X-Frame-Options"] = "DENY"
+    headers["Cross-Origin-Opener-Policy"] = "same-origin"
+    if current_app.config["HSTS"]:
+        headers["Strict-Transport-Security"] = "max-age=63072000; includeSubDomains"
+    # The same URL answers htmx swaps with fragments and browsers with pages.
+    response.vary.update(("HX-Request", "HX-Target"))
+    return response
+
+
+def _reset_write_intent(_exc=None) -> None:
+    token = g.pop("write_intent_token", None)
+    if token is not None:
+        write_intent.reset(token)
+
+
+def init_app(app: Flask) -> None:
+    app.before_request(_mark_write_intent)
+    app.before_request(_enforce_idle_timeout)
+    app.after_request(_add_headers)
+    app.teardown_request(_reset_write_intent)
