@@ -5,6 +5,8 @@ from flask import Blueprint, flash, redirect, render_template, request, url_for
 from flask_babel import gettext as _
 from flask_login import current_user
 
+from wtforms.fields.choices import SelectChoice
+
 from accounts import services
 from accounts.auth import password_hasher, role_required
 from accounts.forms import (
@@ -31,11 +33,11 @@ def require_admin():
 
 def _organization_choices(levels: set[OrgLevel] | None = None, blank: str | None = None):
     organizations = services.organizations_in(None)
-    choices = [(None, blank)] if blank is not None else []
+    choices = [SelectChoice("", blank)] if blank is not None else []
     for organization in organizations:
         if levels is None or organization.level in levels:
             indent = "\u2003" * (organization.path.count("/") - 2)
-            choices.append((organization.id, f"{indent}{organization.name}"))
+            choices.append(SelectChoice(organization.id, f"{indent}{organization.name}"))
     return choices
 
 
@@ -108,7 +110,7 @@ def terms(organization_id: int):
     members = db.session.scalars(
         db.select(User).where(User.grants.any(organization_id=organization.id, role=Role.member)).order_by(User.name)
     ).all()
-    form.user.choices = [(None, _("Choose…"))] + [(m.id, f"{m.name} ({m.username})") for m in members]
+    form.user.choices = [SelectChoice("", _("Choose…"))] + [SelectChoice(m.id, f"{m.name} ({m.username})") for m in members]
     if form.validate_on_submit():
         try:
             services.appoint_secretary(current_user, organization, services.get_user(form.user.data), form.start_date.data)
@@ -141,7 +143,7 @@ def end_term(term_id: int):
             flash(_("The term has ended."), "success")
             return redirect(url_for("admin.terms", organization_id=term.organization_id), 303)
     appoint_form = AppointSecretaryForm()
-    appoint_form.user.choices = [(None, _("Choose…"))]
+    appoint_form.user.choices = [SelectChoice("", _("Choose…"))]
     return (
         render_template(
             "admin/terms.html", organization=term.organization, terms=services.terms_of(term.organization),

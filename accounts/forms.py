@@ -5,6 +5,7 @@ from flask_babel import lazy_gettext as _l
 from flask_wtf import FlaskForm
 from flask_wtf.file import FileAllowed, FileField, FileRequired
 from wtforms import BooleanField, DateField, HiddenField, PasswordField, SelectField, StringField
+from wtforms.fields.choices import SelectChoice
 from wtforms.validators import DataRequired, EqualTo, Length, Optional, Regexp
 
 from accounts.models import OrgLevel, Role
@@ -50,16 +51,16 @@ class ChangePasswordForm(FlaskForm):
 
 
 class LanguageForm(FlaskForm):
-    locale = SelectField(_l("Language"), choices=[("en", "English"), ("zh_Hans", "简体中文")])
+    locale = SelectField(_l("Language"), choices=[SelectChoice("en", "English"), SelectChoice("zh_Hans", "简体中文")])
     next = HiddenField()
 
 
 class OrganizationForm(FlaskForm):
     name = StringField(_l("Name"), validators=[DataRequired(), Length(max=120)])
     level = SelectField(_l("Level"), choices=[
-        (OrgLevel.district.value, _l("District or county committee")),
-        (OrgLevel.township.value, _l("Township or street committee")),
-        (OrgLevel.community.value, _l("Community or village organization")),
+        SelectChoice(OrgLevel.district.value, _l("District or county committee")),
+        SelectChoice(OrgLevel.township.value, _l("Township or street committee")),
+        SelectChoice(OrgLevel.community.value, _l("Community or village organization")),
     ])
     parent = SelectField(_l("Parent organization"), coerce=coerce_optional_int, validators=[Optional()])
 

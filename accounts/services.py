@@ -492,11 +492,11 @@ def import_register(actor: User, data: bytes) -> ImportReport:
         raise RegisterImportFailed([RowError(2, _l("The file has no residents."))])
 
     existing = set(
-        db.session.execute(
+        tuple(row) for row in db.session.execute(
             select(RegisterEntry.community_id, RegisterEntry.phone, RegisterEntry.name).where(
                 RegisterEntry.community_id.in_({key[0] for key in rows})
             )
-        ).tuples()
+        )
     )
     new_keys = [key for key in rows if key not in existing]
     db.session.add_all(

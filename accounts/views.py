@@ -7,6 +7,8 @@ from flask import Blueprint, current_app, flash, redirect, render_template, requ
 from flask_babel import gettext as _
 from flask_login import current_user, login_required, login_user, logout_user
 
+from wtforms.fields.choices import SelectChoice
+
 from accounts import services
 from accounts.auth import password_hasher, role_required
 from accounts.forms import ChangePasswordForm, LanguageForm, LoginForm, RegisterForm, RegisterImportForm
@@ -124,11 +126,13 @@ def register():
     return render_template("accounts/register.html", form=form), form_status(form)
 
 
-def _community_choices() -> list[tuple[int | None, str]]:
-    communities = [o for o in services.organizations_in(None) if o.level == OrgLevel.community]
-    by_id = {o.id: o for o in services.organizations_in(None)}
-    return [(None, _("Choose…"))] + [
-        (c.id, f"{by_id[c.parent_id].name} · {c.name}" if c.parent_id in by_id else c.name) for c in communities
+def _community_choices() -> list[SelectChoice]:
+    organizations = services.organizations_in(None)
+    by_id = {o.id: o for o in organizations}
+    communities = [o for o in organizations if o.level == OrgLevel.community]
+    return [SelectChoice("", _("Choose…"))] + [
+        SelectChoice(c.id, f"{by_id[c.parent_id].name} · {c.name}" if c.parent_id in by_id else c.name)
+        for c in communities
     ]
 
 
@@ -144,7 +148,7 @@ def account():
             copy_errors(form, error)
         else:
             db.session.commit()
-            login_user(current_user)  # keep this session valid under the new session version
+            login_user(current_user._get_current_object())  # stay signed in under the new session version
             flash(_("Your password has been changed. Other devices have been signed out."), "success")
             return redirect(url_for("accounts.account"), 303)
     return render_template("accounts/account.html", form=form), form_status(form)

@@ -1,0 +1,337 @@
+"""Accounts pages: login, throttling, language, admin screens, import, security."""
+from __future__ import annotations
+
+import ast
+import io
+from datetime import datetime, timedelta, timezone
+from pathlib import Path
+
+import pytest
+
+from accounts.models import OrgLevel, Role, SecretaryTerm, User
+from extensions import db
+from tests.conftest import PASSWORD
+from tests.helpers import build_urls, duplicate_ids, soup
+
+ROOT = Path(__file__).resolve().parents[2]
+
+
+@pytest.fixture
+def world(make):
+    """A small tree with one person of each role and a term."""
+    district = make.organization(OrgLevel.district, name="District")
+    township = make.organization(OrgLevel.township, parent=district, name="Township")
+    community = make.organization(parent=township, name="Spring")
+    other_township = make.organization(OrgLevel.township, parent=district, name="Other township")
+    other_community = make.organization(parent=other_township, name="Autumn")
+    member = make.user((Role.member, community), username="member")
+    term = make.term(community, member)
+    return {
+        "district": district, "township": township, "community": community, "other_community": other_community,
+        "admin": make.admin(username="admin"),
+        "evaluator": make.user((Role.evaluator, township), username="evaluator"),
+        "member": member,
+        "resident": make.user((Role.resident, community), username="resident"),
+        "term": term,
+    }
+
+
+def ids_for(world) -> dict[str, int]:
+    return {"organization_id": world["community"].id, "user_id": world["resident"].id, "term_id": world["term"].id}
+
+
+def test_login_and_logout(client, world):
+    response = client.post("/login", {"username": "member", "password": PASSWORD, "next": "/account"})
+    assert response.status_code == 303 and response.headers["Location"] == "/account"
+    assert "Log out" in client.get("/").get_data(as_text=True)
+    client._token = None
+    assert client.logout().status_code == 303
+    assert "Log in" in client.get("/").get_data(as_text=True)
+
+
+def test_wrong_password_is_a_form_error(client, world):
+    response = client.post("/login", {"username": "member", "password": "nope"})
+    assert response.status_code == 422
+    assert "wrong" in soup(response).select_one(".form-errors").get_text()
+
+
+@pytest.mark.parametrize("target", ["https://evil.example/", "//evil.example/x", "javascript:alert(1)"])
+def test_login_does_not_redirect_off_site(client, world, target):
+    response = client.post("/login", {"username": "member", "password": PASSWORD, "next": target})
+    assert response.headers["Location"] == "/"
+
+
+def test_login_throttled_per_account_while_others_still_log_in(client, world):
+    statuses = [client.post("/login", {"username": "member", "password": "wrong"}).status_code for _ in range(6)]
+    assert statuses[:5] == [422] * 5 and statuses[5] == 429
+    blocked = client.post("/login", {"username": "member", "password": PASSWORD})
+    assert blocked.status_code == 429
+    assert "Too many attempts" in blocked.get_data(as_text=True)
+    assert client.post("/login", {"username": "resident", "password": PASSWORD}).status_code == 303
+
+
+def test_login_throttled_per_ip(app, client, world):
+    limit = int(app.config["LOGIN_LIMIT_PER_IP"].split()[0])
+    for n in range(limit):
+        client.post("/login", {"username": f"nobody{n}", "password": "wrong"})
+    assert client.post("/login", {"username": "resident", "password": PASSWORD}).status_code == 429
+
+
+def test_sessions_end_after_the_idle_timeout(app, client, world):
+    client.login("member")
+    with app.app_context(), client.raw.session_transaction() as session:
+        session["last_seen"] = (datetime.now(timezone.utc) - timedelta(hours=2)).timestamp()
+    response = client.get("/account")
+    assert response.status_code == 302 and "/login" in response.headers["Location"]
+
+
+def test_password_change_signs_out_other_sessions(app, client, world):
+    other = type(client)(app.test_client())
+    other.login("member")
+    client.login("member")
+    response = client.post("/account", {"current_password": PASSWORD, "new_password": "fresh-long-secret",
+                                        "confirm": "fresh-long-secret"})
+    assert response.status_code == 303
+    assert client.get("/account").status_code == 200
+    assert other.get("/account").status_code == 302
+
+
+def test_change_password_refuses_common_password_with_422(client, world):
+    client.login("member")
+    response = client.post("/account", {"current_password": PASSWORD, "new_password": "password1",
+                                        "confirm": "password1"})
+    assert response.status_code == 422
+    assert soup(response).select_one("#new_password-error")
+
+
+def test_resident_registration_is_verified_against_the_register(client, make, world):
+    admin_client = type(client)(client.raw.application.test_client())
+    admin_client.login("admin")
+    csv_data = "name,phone,household,community\n张伟,13800001111,2-301,Spring\n".encode()
+    response = admin_client.post("/register-entries/import", {"file": (io.BytesIO(csv_data), "register.csv")},
+                                 content_type="multipart/form-data")
+    assert response.status_code == 303
+    response = client.post("/register", {"name": "张伟", "phone": "138 0000 1111", "community": world["community"].id,
+                                         "password": "a-long-secret", "confirm": "a-long-secret"})
+    assert response.status_code == 303
+    assert "verified" in client.get("/").get_data(as_text=True)
+    assert db.session.scalar(db.select(User).where(User.username == "13800001111")).is_verified
+
+
+def test_registration_errors_come_back_beside_fields(client, world):
+    response = client.post("/register", {"name": "", "phone": "abc", "community": "", "password": "x", "confirm": "y"})
+    assert response.status_code == 422
+    page = soup(response)
+    for field in ("name", "phone", "community", "confirm"):
+        assert page.select_one(f"#{field}-error"), field
+
+
+def test_import_report_lists_bad_rows_and_imports_nothing(client, world):
+    client.login("member")
+    csv_data = "name,phone,household,community\n王芳,13911112222,1-101,Spring\n李强,12,1-102,Autumn\n".encode()
+    response = client.post("/register-entries/import", {"file": (io.BytesIO(csv_data), "r.csv")},
+                           content_type="multipart/form-data")
+    assert response.status_code == 422
+    rows = [[td.get_text() for td in tr.find_all("td")] for tr in soup(response).select("#import-errors tbody tr")]
+    assert rows[0][0] == "3" and "not a phone number" in rows[0][1] and "Autumn" in rows[0][1]
+    assert "empty" in client.get("/register-entries").get_data(as_text=True)
+
+
+def test_import_refuses_non_csv_upload(client, world):
+    client.login("admin")
+    response = client.post("/register-entries/import", {"file": (io.BytesIO(b"\x89PNG"), "photo.png")},
+                           content_type="multipart/form-data")
+    assert response.status_code == 422
+
+
+def test_admin_creates_user_with_roles(client, world):
+    client.login("admin")
+    response = client.post("/admin/users/new", {
+        "username": "new.member", "name": "New Member", "phone": "", "password": "a-long-secret", "active": "y",
+        "is_member": "y", "member_org": world["community"].id,
+    })
+    assert response.status_code == 303
+    user = db.session.scalar(db.select(User).where(User.username == "new.member"))
+    assert user.organization_for(Role.member).id == world["community"].id
+
+
+def test_admin_user_form_shows_role_errors_beside_the_role(client, world):
+    client.login("admin")
+    response = client.post("/admin/users/new", {
+        "username": "x.y", "name": "X", "password": "a-long-secret", "is_evaluator": "y", "evaluator_org": "",
+    })
+    assert response.status_code == 422
+    assert soup(response).select_one("#evaluator_org-error")
+
+
+def test_admin_appoints_and_ends_terms(client, world, make):
+    successor = make.user((Role.member, world["community"]), username="successor")
+    client.login("admin")
+    url = f"/admin/organizations/{world['community'].id}/terms"
+    response = client.post(url, {"user": successor.id, "start_date": "2026-02-01"})
+    assert response.status_code == 303
+    terms = db.session.scalars(db.select(SecretaryTerm).order_by(SecretaryTerm.start_date)).all()
+    assert terms[0].end_date.isoformat() == "2026-01-31" and terms[1].is_open
+    bad = client.post(f"/admin/terms/{terms[1].id}/end", {"end_date": "2020-01-01"})
+    assert bad.status_code == 422
+    assert soup(bad).select_one(f"#end_date-{terms[1].id}-error")
+
+
+def test_admin_deleting_an_organization_in_use_is_a_conflict(client, world):
+    client.login("admin")
+    response = client.post(f"/admin/organizations/{world['community'].id}/delete")
+    assert response.status_code == 409
+    assert "cannot be deleted" in response.get_data(as_text=True)
+
+
+def test_htmx_errors_come_back_as_fragments(client, world):
+    client.login("admin")
+    response = client.post(f"/admin/organizations/{world['community'].id}/delete", headers={"HX-Request": "true"})
+    assert response.status_code == 409
+    assert response.get_data(as_text=True).lstrip().startswith('<div class="error-message"')
+    assert "HX-Request" in response.headers["Vary"]
+
+
+def test_every_admin_route_needs_the_admin_role(app, client, world):
+    urls = list(build_urls(app, {"GET", "POST"}, ids_for(world), prefix="admin."))
+    assert len(urls) >= 10
+    for endpoint, url in urls:
+        response = client.get(url) if "GET" in app.url_map._rules_by_endpoint[endpoint][0].methods else client.post(url)
+        assert response.status_code == 302 and "/login" in response.headers["Location"], (endpoint, url)
+    for username in ("resident", "member", "evaluator"):
+        client.login(username)
+        for endpoint, url in urls:
+            methods = app.url_map._rules_by_endpoint[endpoint][0].methods
+            response = client.get(url) if "GET" in methods else client.post(url)
+            assert response.status_code == 403, (username, endpoint)
+        client.logout()
+    client.login("admin")
+    for endpoint, url in urls:
+        if "GET" in app.url_map._rules_by_endpoint[endpoint][0].methods:
+            assert client.get(url).status_code == 200, endpoint
+
+
+def test_evaluator_sees_only_their_subtree(client, world):
+    client.login("evaluator")
+    page = client.get("/organizations").get_data(as_text=True)
+    assert "Spring" in page and "Autumn" not in page
+    assert client.get(f"/organizations/{world['community'].id}").status_code == 200
+    assert client.get(f"/organizations/{world['other_community'].id}").status_code == 403
+    assert client.get("/organizations/99999").status_code == 404
+
+
+def test_residents_cannot_see_the_register(client, world):
+    client.login("resident")
+    assert client.get("/register-entries").status_code == 403
+    assert client.post("/register-entries/import").status_code == 403
+
+
+def test_every_post_route_refuses_a_missing_csrf_token(app, client, world):
+    client.login("admin")
+    urls = list(build_urls(app, {"POST"}, ids_for(world)))
+    assert len(urls) >= 10
+    for endpoint, url in urls:
+        response = client.post(url, csrf=False)
+        assert response.status_code == 400, endpoint
+        assert "expired" in response.get_data(as_text=True)
+
+
+def test_htmx_sends_the_csrf_token_in_a_header(client, world):
+    response = client.post("/language", {"locale": "zh_Hans"}, csrf=False, headers={"X-CSRFToken": client.token()})
+    assert response.status_code == 303
+
+
+SECURITY_HEADERS = {
+    "X-Content-Type-Options": "nosniff",
+    "Referrer-Policy": "strict-origin-when-cross-origin",
+    "X-Frame-Options": "DENY",
+}
+
+
+def _check_security_headers(response, where):
+    for name, value in SECURITY_HEADERS.items():
+        assert response.headers.get(name) == value, (where, name)
+    csp = response.headers["Content-Security-Policy"]
+    assert "frame-ancestors 'none'" in csp and "script-src 'self'" in csp and "unsafe-inline" not in csp, where
+
+
+def _get_pages(app, client, world):
+    for endpoint, url in build_urls(app, {"GET"}, ids_for(world)):
+        if endpoint in ("accounts.index",) or "GET" in app.url_map._rules_by_endpoint[endpoint][0].methods:
+            yield endpoint, url, client.get(url)
+
+
+def test_every_response_carries_the_security_headers(app, client, world):
+    for endpoint, _url, response in _get_pages(app, client, world):
+        _check_security_headers(response, endpoint)
+    _check_security_headers(client.get("/no-such-page"), "404")
+    _check_security_headers(client.post("/logout", csrf=False), "400")
+    client.login("admin")
+    for endpoint, _url, response in _get_pages(app, client, world):
+        _check_security_headers(response, endpoint)
+
+
+def test_session_cookie_is_httponly_and_lax(client, world):
+    response = client.post("/login", {"username": "member", "password": PASSWORD})
+    cookie = response.headers["Set-Cookie"]
+    assert "HttpOnly" in cookie and "SameSite=Lax" in cookie
+
+
+ANONYMOUS_PAGES = {"accounts.index", "accounts.login", "accounts.register"}
+
+
+@pytest.mark.parametrize(
+    "language, signed_in_marker, visitor_marker", [("en", "Log out", "Log in"), ("zh-CN", "退出登录", "登录")]
+)
+def test_every_page_renders_in_both_languages_without_duplicate_ids(
+    app, client, world, language, signed_in_marker, visitor_marker
+):
+    headers = {"Accept-Language": language}
+    pages = list(build_urls(app, {"GET"}, ids_for(world)))
+    for endpoint, url in pages:
+        if endpoint in ANONYMOUS_PAGES:
+            response = client.get(url, headers=headers)
+            assert response.status_code == 200, endpoint
+            assert visitor_marker in response.get_data(as_text=True), endpoint
+            assert duplicate_ids(response) == [], endpoint
+    client.login("admin")
+    checked = 0
+    for endpoint, url in pages:
+        if endpoint in ANONYMOUS_PAGES - {"accounts.index"}:
+            continue
+        response = client.get(url, headers=headers)
+        assert response.status_code == 200, endpoint
+        assert signed_in_marker in response.get_data(as_text=True), endpoint
+        assert duplicate_ids(response) == [], endpoint
+        checked += 1
+    assert checked >= 12
+
+
+def test_unknown_page_is_a_styled_404_in_the_users_language(client):
+    response = client.get("/no-such-page", headers={"Accept-Language": "zh-CN,zh;q=0.9"})
+    assert response.status_code == 404
+    page = soup(response)
+    assert page.html["lang"] == "zh-Hans"
+    assert "页面不存在" in page.h1.get_text()
+
+
+def test_language_choice_is_remembered(client, world):
+    response = client.post("/language", {"locale": "zh_Hans", "next": "/login"})
+    assert response.headers["Location"] == "/login"
+    assert soup(client.get("/login")).html["lang"] == "zh-Hans"
+    assert client.post("/language", {"locale": "klingon"}).status_code == 422
+
+
+def test_services_never_import_flask():
+    forbidden = {"flask", "flask_login", "flask_wtf", "werkzeug"}
+    services_files = list(ROOT.glob("*/services.py"))
+    assert services_files
+    for path in services_files:
+        for node in ast.walk(ast.parse(path.read_text())):
+            names = []
+            if isinstance(node, ast.Import):
+                names = [alias.name for alias in node.names]
+            elif isinstance(node, ast.ImportFrom) and node.module:
+                names = [node.module]
+            for name in names:
+                assert name.split(".")[0] not in forbidden, f"{path} imports {name}"

@@ -1,0 +1,187 @@
+"""Fixtures: an app per test on SQLite and on PostgreSQL, clients, factories."""
+from __future__ import annotations
+
+import os
+import re
+from datetime import date
+
+import pytest
+import sqlalchemy as sa
+
+import config
+from accounts import services
+from accounts.models import OrgLevel, Role
+from app import create_app
+from extensions import db
+
+PASSWORD = "correct-horse-battery"
+TEST_DATABASE_URL = os.environ.get("TEST_DATABASE_URL", "postgresql+psycopg://postgres@127.0.0.1:5432/test")
+CSRF_RE = re.compile(r'name="csrf_token"[^>]*value="([^"]+)"')
+
+_postgres_ready: bool | None = None
+
+
+def _postgres_available() -> bool:
+    global _postgres_ready
+    if _postgres_ready is None:
+        engine = sa.create_engine(TEST_DATABASE_URL)
+        try:
+            with engine.begin() as connection:
+                connection.execute(sa.text("SELECT 1"))
+            _postgres_ready = True
+        except sa.exc.OperationalError:
+            _postgres_ready = False
+        finally:
+            engine.dispose()
+    return _postgres_ready
+
+
+def _reset_postgres_schema(url: str) -> None:
+    engine = sa.create_engine(url)
+    with engine.begin() as connection:
+        connection.execute(sa.text("DROP SCHEMA public CASCADE"))
+        connection.execute(sa.text("CREATE SCHEMA public"))
+    engine.dispose()
+
+
+@pytest.fixture(scope="session")
+def postgres_schema():
+    """Create the tables on PostgreSQL once per run."""
+    if not _postgres_available():
+        if os.environ.get("REQUIRE_POSTGRES") == "1":
+            pytest.fail(f"PostgreSQL is required (REQUIRE_POSTGRES=1) but {TEST_DATABASE_URL} is unreachable")
+        pytest.skip(f"PostgreSQL unreachable at {TEST_DATABASE_URL}")
+    _reset_postgres_schema(TEST_DATABASE_URL)
+    app = create_app(_config_for(TEST_DATABASE_URL))
+    with app.app_context():
+        db.create_all()
+        db.engine.dispose()
+    yield TEST_DATABASE_URL
+
+
+def _config_for(url: str) -> type[config.TestConfig]:
+    return type("BoundTestConfig", (config.TestConfig,), {"SQLALCHEMY_DATABASE_URI": url})
+
+
+@pytest.fixture(params=["sqlite", "postgresql"])
+def database_url(request, tmp_path):
+    """Run the test once on SQLite and once on PostgreSQL."""
+    if request.param == "sqlite":
+        yield f"sqlite:///{tmp_path / 'test.sqlite3'}"
+    else:
+        yield request.getfixturevalue("postgres_schema")
+
+
+@pytest.fixture
+def app(database_url):
+    app = create_app(_config_for(database_url))
+    with app.app_context():
+        if db.engine.dialect.name == "sqlite":
+            db.create_all()
+        yield app
+        db.session.remove()
+        if db.engine.dialect.name == "postgresql":
+            tables = ", ".join(f'"{t.name}"' for t in db.metadata.sorted_tables)
+            with db.engine.begin() as connection:
+                connection.execute(sa.text(f"TRUNCATE {tables} RESTART IDENTITY CASCADE"))
+        db.engine.dispose()
+
+
+class Client:
+    """A test client that sends the CSRF token the way a browser form would.
+
+    Each request runs in its own app context, as in production: otherwise it would
+    share `g` (cached user, CSRF token) and the database session with the test.
+    """
+
+    def __init__(self, flask_client) -> None:
+        self.raw = flask_client
+        self._token: str | None = None
+
+    def _request(self, method: str, url: str, **kwargs):
+        with self.raw.application.app_context():
+            response = getattr(self.raw, method)(url, **kwargs)
+        # End the test's own transaction so it sees what the request wrote.
+        db.session.rollback()
+        return response
+
+    def get(self, url: str, **kwargs):
+        return self._request("get", url, **kwargs)
+
+    def token(self) -> str:
+        if self._token is None:
+            page = self.get("/").get_data(as_text=True)
+            self._token = CSRF_RE.search(page).group(1)
+        return self._token
+
+    def post(self, url: str, data: dict | None = None, csrf: bool = True, **kwargs):
+        data = dict(data or {})
+        if csrf:
+            data.setdefault("csrf_token", self.token())
+        return self._request("post", url, data=data, **kwargs)
+
+    def login(self, username: str, password: str = PASSWORD):
+        self._token = None
+        response = self.post("/login", {"username": username, "password": password})
+        assert response.status_code == 303, response.get_data(as_text=True)
+        self._token = None  # the session was renewed at login
+        return response
+
+    def logout(self):
+        response = self.post("/logout")
+        self._token = None
+        return response
+
+
+@pytest.fixture
+def client(app):
+    return Client(app.test_client())
+
+
+@pytest.fixture
+def runner(app):
+    return app.test_cli_runner()
+
+
+class Factory:
+    """Create organizations, people and terms through the real services."""
+
+    def __init__(self, app) -> None:
+        self.ph = __import__("accounts.auth", fromlist=["password_hasher"]).password_hasher()
+        self._counter = 0
+
+    def _next(self) -> int:
+        self._counter += 1
+        return self._counter
+
+    def organization(self, level: OrgLevel = OrgLevel.community, parent=None, name: str | None = None):
+        if parent is None and level != OrgLevel.district:
+            parent = self.organization(level.parent_level)
+        organization = services.create_organization(
+            None, name=name or f"{level.value} {self._next()}", level=level, parent_id=parent.id if parent else None
+        )
+        db.session.commit()
+        return organization
+
+    def user(self, *roles: tuple[Role, object], username: str | None = None, name: str | None = None,
+             phone: str | None = None, password: str = PASSWORD):
+        n = self._next()
+        user = services.create_user(
+            None, username=username or f"user{n}", name=name or f"Person {n}", phone=phone, password=password,
+            grants=[services.GrantSpec(role, org.id if org is not None else None) for role, org in roles], ph=self.ph,
+        )
+        db.session.commit()
+        return user
+
+    def admin(self, **kwargs):
+        return self.user((Role.admin, None), **kwargs)
+
+    def term(self, organization, user, start: date = date(2024, 1, 1)):
+        term = services.appoint_secretary(None, organization, user, start)
+        db.session.commit()
+        return term
+
+
+@pytest.fixture
+def make(app):
+    return Factory(app)

@@ -1,0 +1,25 @@
+"""Helpers shared by view tests: page parsing and URL building from the url_map."""
+from __future__ import annotations
+
+from collections import Counter
+
+from bs4 import BeautifulSoup
+
+
+def soup(response) -> BeautifulSoup:
+    return BeautifulSoup(response.get_data(as_text=True), "html.parser")
+
+
+def duplicate_ids(response) -> list[str]:
+    ids = Counter(tag["id"] for tag in soup(response).find_all(id=True))
+    return [i for i, n in ids.items() if n > 1]
+
+
+def build_urls(app, methods: set[str], ids: dict[str, int], prefix: str = ""):
+    """Yield (endpoint, url) for every rule with one of the methods, filling ids by argument name."""
+    for rule in app.url_map.iter_rules():
+        if rule.endpoint == "static" or not (rule.methods & methods) or not rule.endpoint.startswith(prefix):
+            continue
+        args = {name: ids.get(name, 1) for name in rule.arguments}
+        with app.test_request_context():
+            yield rule.endpoint, app.url_for(rule.endpoint, **args)
