@@ -44,7 +44,7 @@ static/vendor/.stamp: package.json package-lock.json
 	touch $@
 
 translations: install
-	$(BIN)/pybabel compile --use-fuzzy -q -d translations 2>/dev/null || $(BIN)/pybabel compile -q -d translations
+	$(BIN)/pybabel compile --statistics -d translations
 
 # Debian's Chromium for the browser tests; Playwright's own download cannot work offline.
 browser:
@@ -55,8 +55,8 @@ browser:
 	fi
 
 extract-messages: install ## Refresh the message catalogs from the code and templates
-	$(BIN)/pybabel extract -F babel.cfg -k _l -k lazy_gettext -k ngettext:1,2 --no-location --sort-output --omit-header -o translations/messages.pot .
-	$(BIN)/pybabel update -i translations/messages.pot -d translations --no-fuzzy-matching --omit-header --ignore-obsolete
+	$(BIN)/pybabel extract -F babel.cfg -k _l -k lazy_gettext --no-location --sort-output --project Lianxin -o translations/messages.pot .
+	$(BIN)/pybabel update -i translations/messages.pot -d translations --no-fuzzy-matching --ignore-obsolete --ignore-pot-creation-date
 
 clean:
 	rm -rf $(VENV) node_modules static/vendor
