@@ -56,7 +56,7 @@ class LanguageForm(FlaskForm):
 
 
 class OrganizationForm(FlaskForm):
-    name = StringField(_l("Name"), validators=[DataRequired(), Length(max=120)])
+    name = StringField(_l("Organization name"), validators=[DataRequired(), Length(max=120)])
     level = SelectField(_l("Level"), choices=[
         SelectChoice(OrgLevel.district.value, _l("District or county committee")),
         SelectChoice(OrgLevel.township.value, _l("Township or street committee")),
