@@ -1,4 +1,6 @@
 """Extensions, created unbound; create_app binds them."""
+from collections.abc import Iterator
+from contextlib import contextmanager
 from contextvars import ContextVar
 
 from flask_babel import Babel
@@ -32,6 +34,16 @@ limiter = Limiter(key_func=get_remote_address)
 #: True while the current unit of work will write: SQLite then takes the write lock up
 #: front (BEGIN IMMEDIATE) instead of failing to upgrade a read lock mid-transaction.
 write_intent: ContextVar[bool] = ContextVar("write_intent", default=False)
+
+
+@contextmanager
+def writing() -> Iterator[None]:
+    """Mark the work inside as writing, for command-line tasks."""
+    token = write_intent.set(True)
+    try:
+        yield
+    finally:
+        write_intent.reset(token)
 
 
 def configure_sqlite(engine: Engine, busy_timeout_s: int) -> None:

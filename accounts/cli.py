@@ -10,7 +10,7 @@ from accounts import demo, services
 from accounts.auth import password_hasher
 from accounts.models import User
 from errors import ValidationFailed
-from extensions import db, write_intent
+from extensions import db, writing
 
 demo_cli = AppGroup("demo", help="Demo data for trying Lianxin out.")
 users_cli = AppGroup("users", help="Manage user accounts.")
@@ -20,7 +20,11 @@ users_cli = AppGroup("users", help="Manage user accounts.")
 @click.option("--if-empty", is_flag=True, help="Do nothing when any account exists already.")
 def seed_command(if_empty: bool) -> None:
     """Create the demo district, its people and data, then print the demo logins."""
-    write_intent.set(True)
+    with writing():
+        _seed(if_empty)
+
+
+def _seed(if_empty: bool) -> None:
     if demo.is_seeded():
         click.echo("Demo data is present already; nothing added.")
     elif if_empty and db.session.scalar(select(func.count()).select_from(User)):
@@ -41,15 +45,15 @@ def seed_command(if_empty: bool) -> None:
 @click.password_option(help="The new administrator's password.")
 def create_admin_command(username: str, name: str, password: str) -> None:
     """Create an administrator account."""
-    write_intent.set(True)
     try:
-        user = services.create_user(
-            None, username=username, name=name, phone=None, password=password,
-            grants=[services.GrantSpec(services.Role.admin, None)], ph=password_hasher(),
-        )
+        with writing():
+            user = services.create_user(
+                None, username=username, name=name, phone=None, password=password,
+                grants=[services.GrantSpec(services.Role.admin, None)], ph=password_hasher(),
+            )
+            db.session.commit()
     except ValidationFailed as error:
         raise click.ClickException(error.message) from None
-    db.session.commit()
     click.echo(f"Administrator {user.username} created.")
 
 
