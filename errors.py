@@ -90,11 +90,12 @@ def _title(status: int) -> str:
 def render_error(status: int, message: str | None = None):
     """Render an error as a full page, or as a fragment for an htmx swap."""
     db.session.rollback()
-    template = "errors/_error.html" if wants_fragment() else "errors/error.html"
-    body = render_template(
-        template, status=status, title=_title(status), message=message or _default_message(status)
-    )
-    return body, status
+    context = {"status": status, "title": _title(status), "message": message or _default_message(status)}
+    if wants_fragment():
+        # Show the message in the page's message area rather than in place of the swap target.
+        headers = {"HX-Retarget": "#flashes", "HX-Reswap": "innerHTML"}
+        return render_template("errors/_error.html", **context), status, headers
+    return render_template("errors/error.html", **context), status
 
 
 def register_error_handlers(app: Flask) -> None:

@@ -20,7 +20,7 @@ from accounts.forms import (
 from accounts.models import OrgLevel, Role, User
 from errors import ValidationFailed
 from extensions import db
-from responses import copy_errors, form_status
+from responses import copy_errors, form_status, render_page_or_fragment
 
 bp = Blueprint("admin", __name__, url_prefix="/admin")
 
@@ -161,7 +161,9 @@ def users():
     role = Role(role_value) if role_value in Role._value2member_map_ else None
     page = max(request.args.get("page", 1, type=int), 1)
     pagination = services.search_users(query, role, page)
-    return render_template("admin/users.html", pagination=pagination, q=query, role=role, roles=list(Role))
+    return render_page_or_fragment(
+        "admin/users.html", "admin/_user_results.html", pagination=pagination, q=query, role=role, roles=list(Role)
+    )
 
 
 def _fill_role_fields(form: UserForm, user: User | None = None, populate: bool = False) -> None:

@@ -189,7 +189,18 @@ def test_htmx_errors_come_back_as_fragments(client, world):
     response = client.post(f"/admin/organizations/{world['community'].id}/delete", headers={"HX-Request": "true"})
     assert response.status_code == 409
     assert response.get_data(as_text=True).lstrip().startswith('<div class="error-message"')
+    assert response.headers["HX-Retarget"] == "#flashes"
     assert "HX-Request" in response.headers["Vary"]
+
+
+def test_user_search_answers_htmx_with_the_results_fragment(client, world):
+    client.login("admin")
+    page = client.get("/admin/users?q=evaluator")
+    assert soup(page).select_one("main #user-results") and soup(page).h1
+    fragment = client.get("/admin/users?q=evaluator", headers={"HX-Request": "true", "HX-Target": "user-results"})
+    root = soup(fragment).find()
+    assert root["id"] == "user-results" and not soup(fragment).h1
+    assert [a.get_text() for a in root.select("tbody a")] == [world["evaluator"].name]
 
 
 def test_every_admin_route_needs_the_admin_role(app, client, world):

@@ -141,7 +141,7 @@ def name_of(app):
     return lookup
 
 
-@pytest.fixture
+@pytest.fixture(scope="session")
 def log_in(tr):
     """Log a page in through the login form and wait for the start page."""
 

@@ -32,7 +32,7 @@ def csv_file(rows: list[tuple[str, str, str, str]]) -> dict:
 def import_register(page, rows: list[tuple[str, str, str, str]]) -> None:
     """Upload rows as a CSV file from the import page."""
     page.get_by_label("CSV file").set_input_files(csv_file(rows))
-    page.get_by_role("button", name="Import").click()
+    page.get_by_role("button", name="Import", exact=True).click()
 
 
 def open_import_page(page) -> None:
@@ -54,7 +54,7 @@ def test_admin_adds_a_community_and_appoints_its_secretary(page, log_in):
     page.get_by_role("button", name="Save").click()
     expect(page.get_by_role("status")).to_have_text(f"Organization “{community}” added.")
 
-    main_nav(page).get_by_role("link", name="Users").click()
+    main_nav(page).get_by_role("link", name="Users", exact=True).click()
     page.get_by_role("button", name="Create an account").click()
     page.get_by_label("Login", exact=True).fill(username)
     page.get_by_label("Full name").fill(full_name)
