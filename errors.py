@@ -1,15 +1,11 @@
-"""Domain errors, and their one mapping to HTTP responses."""
+"""Domain errors, and their one mapping to HTTP responses.
+
+The error classes import nothing from Flask, so plain domain modules can raise them;
+the mapping imports Flask inside the functions that need it.
+"""
 from __future__ import annotations
 
 import logging
-
-from flask import Flask, render_template, request
-from flask_babel import gettext as _
-from flask_wtf.csrf import CSRFError
-from werkzeug.exceptions import HTTPException
-
-from extensions import db
-from responses import wants_fragment
 
 log = logging.getLogger(__name__)
 
@@ -62,6 +58,8 @@ class ValidationFailed(DomainError):
 
 
 def _default_message(status: int) -> str:
+    from flask_babel import gettext as _
+
     return {
         400: _("The request could not be understood. Please go back and try again."),
         403: _("You do not have permission to do this."),
@@ -75,6 +73,8 @@ def _default_message(status: int) -> str:
 
 
 def _title(status: int) -> str:
+    from flask_babel import gettext as _
+
     return {
         400: _("Bad request"),
         403: _("Not allowed"),
@@ -89,6 +89,11 @@ def _title(status: int) -> str:
 
 def render_error(status: int, message: str | None = None):
     """Render an error as a full page, or as a fragment for an htmx swap."""
+    from flask import render_template
+
+    from extensions import db
+    from responses import wants_fragment
+
     db.session.rollback()
     context = {"status": status, "title": _title(status), "message": message or _default_message(status)}
     if wants_fragment():
@@ -98,7 +103,12 @@ def render_error(status: int, message: str | None = None):
     return render_template("errors/error.html", **context), status
 
 
-def register_error_handlers(app: Flask) -> None:
+def register_error_handlers(app) -> None:
+    from flask import request
+    from flask_babel import gettext as _
+    from flask_wtf.csrf import CSRFError
+    from werkzeug.exceptions import HTTPException
+
     @app.errorhandler(DomainError)
     def handle_domain_error(error: DomainError):
         return render_error(error.status, error.message or None)
