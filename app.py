@@ -27,6 +27,7 @@ def create_app(config_class: type[config.Config] = config.Config) -> Flask:
     import i18n
     import security
     from accounts import auth, cli as accounts_cli, views as accounts_views, admin_views
+    from workflow import category_views, cli as workflow_cli, resident_views, views as workflow_views
 
     ext.babel.init_app(app, locale_selector=i18n.select_locale)
     auth.init_app(app)
@@ -38,6 +39,10 @@ def create_app(config_class: type[config.Config] = config.Config) -> Flask:
 
     app.register_blueprint(accounts_views.bp)
     app.register_blueprint(admin_views.bp)
+    app.register_blueprint(workflow_views.bp)
+    app.register_blueprint(resident_views.bp)
+    app.register_blueprint(category_views.bp)
     register_error_handlers(app)
     accounts_cli.init_app(app)
+    workflow_cli.init_app(app)
     return app

@@ -38,7 +38,12 @@ class Config:
     HSTS = False
 
     WTF_CSRF_TIME_LIMIT = None  # the session's idle timeout already bounds a token's life
-    MAX_CONTENT_LENGTH = 16 * 1024 * 1024
+    MAX_CONTENT_LENGTH = 20 * 1024 * 1024  # three 5 MB photos and the form
+
+    #: Where residents' photos are stored; never under static/.
+    UPLOAD_FOLDER = os.environ.get("UPLOAD_FOLDER", str(BASE_DIR / "instance" / "uploads"))
+    WORKFLOW_ESCALATION_GRACE_HOURS = _env_int("WORKFLOW_ESCALATION_GRACE_HOURS", 24)
+    WORKFLOW_AUTO_CLOSE_DAYS = _env_int("WORKFLOW_AUTO_CLOSE_DAYS", 7)
 
     LANGUAGES = ("en", "zh_Hans")
     BABEL_DEFAULT_LOCALE = "en"
@@ -48,6 +53,7 @@ class Config:
 
 class TestConfig(Config):
     TESTING = True
+    UPLOAD_FOLDER = "/nonexistent/uploads"  # tests bind a temporary folder
     SECRET_KEY = "test-secret-key"
     SQLALCHEMY_DATABASE_URI = "sqlite://"
     RATELIMIT_STORAGE_URI = "memory://"

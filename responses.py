@@ -12,9 +12,9 @@ def wants_fragment() -> bool:
     )
 
 
-def render_page_or_fragment(page: str, fragment: str, status: int = 200, **context):
+def render_page_or_fragment(page_template: str, fragment_template: str, status: int = 200, **context):
     """Render the fragment for an htmx swap, the whole page otherwise."""
-    return render_template(fragment if wants_fragment() else page, **context), status
+    return render_template(fragment_template if wants_fragment() else page_template, **context), status
 
 
 def copy_errors(form, error) -> None:

@@ -16,10 +16,14 @@ def utcnow() -> datetime:
     return datetime.now(timezone.utc).replace(tzinfo=None)
 
 
-def enum_column(enum_class: type[enum.Enum]) -> Enum:
-    """Store an enum by value as a short string with a CHECK, the same on every engine."""
+def enum_column(enum_class: type[enum.Enum], name: str | None = None) -> Enum:
+    """Store an enum by value as a short string with a CHECK, the same on every engine.
+
+    `name` names the CHECK constraint; tables with two columns of one enum need it.
+    """
     return Enum(
         enum_class,
+        name=name or enum_class.__name__.lower(),
         native_enum=False,
         create_constraint=True,
         length=20,
@@ -87,7 +91,7 @@ class RoleGrant(db.Model):
     organization_id: Mapped[int | None] = mapped_column(ForeignKey("organizations.id"), index=True)
 
     user: Mapped[User] = relationship(back_populates="grants")
-    organization: Mapped[Organization | None] = relationship()
+    organization: Mapped[Organization | None] = relationship(lazy="joined")
 
 
 class User(UserMixin, db.Model):

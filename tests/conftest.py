@@ -59,8 +59,11 @@ def postgres_schema():
     yield TEST_DATABASE_URL
 
 
-def _config_for(url: str) -> type[config.TestConfig]:
-    return type("BoundTestConfig", (config.TestConfig,), {"SQLALCHEMY_DATABASE_URI": url})
+def _config_for(url: str, upload_folder: str = "") -> type[config.TestConfig]:
+    settings = {"SQLALCHEMY_DATABASE_URI": url}
+    if upload_folder:
+        settings["UPLOAD_FOLDER"] = upload_folder
+    return type("BoundTestConfig", (config.TestConfig,), settings)
 
 
 @pytest.fixture(params=["sqlite", "postgresql"])
@@ -73,8 +76,8 @@ def database_url(request, tmp_path):
 
 
 @pytest.fixture
-def app(database_url):
-    app = create_app(_config_for(database_url))
+def app(database_url, tmp_path):
+    app = create_app(_config_for(database_url, str(tmp_path / "uploads")))
     with app.app_context():
         if db.engine.dialect.name == "sqlite":
             db.create_all()
@@ -101,6 +104,8 @@ class Client:
     def _request(self, method: str, url: str, **kwargs):
         with self.raw.application.app_context():
             response = getattr(self.raw, method)(url, **kwargs)
+            response.get_data()  # buffer the body, then release files it streamed from
+            response.close()
         # End the test's own transaction so it sees what the request wrote.
         db.session.rollback()
         return response
@@ -185,3 +190,57 @@ class Factory:
 @pytest.fixture
 def make(app):
     return Factory(app)
+
+
+def png_bytes(color: str = "red", size: tuple[int, int] = (8, 8)) -> bytes:
+    """Return a small real PNG image."""
+    import io
+
+    from PIL import Image
+
+    out = io.BytesIO()
+    Image.new("RGB", size, color).save(out, format="PNG")
+    return out.getvalue()
+
+
+@pytest.fixture
+def world(make, app):
+    """A small tree with one person of each role, a term, a category and a case with a photo."""
+    from pathlib import Path
+
+    from accounts.models import utcnow
+    from workflow import services as workflow_services
+    from workflow.models import Category, Priority
+
+    district = make.organization(OrgLevel.district, name="District")
+    township = make.organization(OrgLevel.township, parent=district, name="Township")
+    community = make.organization(parent=township, name="Spring")
+    other_township = make.organization(OrgLevel.township, parent=district, name="Other township")
+    other_community = make.organization(parent=other_township, name="Autumn")
+    member = make.user((Role.member, community), username="member")
+    term = make.term(community, member)
+    resident = make.user((Role.resident, community), username="resident")
+    category = Category(name="路灯", name_en="Street lights")
+    db.session.add(category)
+    db.session.flush()
+    case = workflow_services.file_case(
+        resident, category_id=category.id, priority=Priority.normal, title="Lamp out at gate 2",
+        description="The lamp has been dark for a week.", address="Gate 2", contact_name=resident.name,
+        contact_phone="13800000000", organization_id=None,
+        photos=[workflow_services.Upload(png_bytes(), "lamp.png")],
+        upload_dir=Path(app.config["UPLOAD_FOLDER"]), now=utcnow(),
+    )
+    db.session.commit()
+    return {
+        "district": district, "township": township, "community": community, "other_community": other_community,
+        "admin": make.admin(username="admin"),
+        "evaluator": make.user((Role.evaluator, township), username="evaluator"),
+        "member": member,
+        "other_member": make.user((Role.member, other_community), username="other.member"),
+        "assignee": make.user((Role.member, community), username="assignee"),
+        "resident": resident,
+        "other_resident": make.user((Role.resident, community), username="other.resident"),
+        "term": term,
+        "category": category,
+        "case": case,
+    }

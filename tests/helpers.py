@@ -23,3 +23,13 @@ def build_urls(app, methods: set[str], ids: dict[str, int], prefix: str = ""):
         args = {name: ids.get(name, 1) for name in rule.arguments}
         with app.test_request_context():
             yield rule.endpoint, app.url_for(rule.endpoint, **args)
+
+
+def ids_for(world) -> dict[str, int]:
+    """Return the ids that fill url_map arguments of the same names."""
+    case = world["case"]
+    return {
+        "organization_id": world["community"].id, "user_id": world["resident"].id, "term_id": world["term"].id,
+        "case_id": case.id, "photo_id": case.photos[0].id, "category_id": world["category"].id,
+        "code": case.tracking_code,
+    }

@@ -1,0 +1,186 @@
+"""Members' case screens: the list, a case with its action panel, photos, supervision."""
+from __future__ import annotations
+
+from pathlib import Path
+
+from flask import Blueprint, current_app, redirect, render_template, request, send_file, session, url_for
+from flask_babel import gettext as _, ngettext
+from flask_login import current_user, login_required
+from sqlalchemy import select
+from wtforms.fields.choices import SelectChoice
+
+from accounts.auth import role_required
+from accounts.models import Organization, Role, utcnow
+from errors import NotFound, PermissionDenied, ValidationFailed
+from extensions import db
+from responses import copy_errors, render_page_or_fragment, wants_fragment
+from workflow import services
+from workflow.forms import ActionForm
+from workflow.machine import ACTIONS, Field, Party, State, allowed_actions
+from workflow.models import Category, Photo, Priority
+
+bp = Blueprint("workflow", __name__, url_prefix="/cases")
+
+#: Which form field carries each required field of the declaration.
+FORM_FIELDS = {
+    Field.reason: "reason", Field.question: "question", Field.note: "note", Field.resolution: "resolution",
+    Field.text: "text", Field.assignee: "assignee", Field.duplicate_of: "duplicate_of",
+}
+
+
+@bp.app_template_global()
+def state_label(state: State) -> str:
+    return _(state.label)
+
+
+@bp.app_template_global()
+def action_label(name: str) -> str:
+    action = ACTIONS.get(name)
+    if action is not None:
+        return _(action.label)
+    return {
+        "submit": _("Filed"), "overdue": _("Deadline passed"), "supervise": _("Put under supervision"),
+    }.get(name, name)
+
+
+@bp.app_template_global()
+def hours_label(hours: int) -> str:
+    if hours % 24 == 0 and hours >= 48:
+        return ngettext("%(num)d day", "%(num)d days", hours // 24)
+    return ngettext("%(num)d hour", "%(num)d hours", hours)
+
+
+def tracked_case_ids() -> set[int]:
+    """Return the cases whose tracking code this browser has entered."""
+    return set(session.get("tracked", []))
+
+
+def _filters_from_request() -> services.CaseFilters:
+    args = request.args
+    tab = args.get("tab", "open")
+    sort = args.get("sort", "newest")
+    priority = args.get("priority", "")
+    if tab not in services.TABS or sort not in services.SORTS or priority not in ("", *Priority._value2member_map_):
+        raise ValidationFailed(_("Unknown tab, sort order or priority."))
+    return services.CaseFilters(
+        tab=tab,
+        category_id=args.get("category", type=int),
+        priority=Priority(priority) if priority else None,
+        overdue=args.get("overdue") == "1",
+        mine=args.get("mine") == "1",
+        organization_id=args.get("organization", type=int),
+        q=args.get("q", "")[:100],
+        sort=sort,
+        page=max(args.get("page", 1, type=int), 1),
+    )
+
+
+@bp.get("/")
+@role_required(Role.member, Role.evaluator, Role.admin)
+def index():
+    """List the cases in the user's area with tabs by state, filters, search and sorting."""
+    filters = _filters_from_request()
+    page = services.list_cases(current_user, filters, utcnow())
+    scope = services.case_scope(current_user)
+    organizations = db.session.scalars(
+        select(Organization).where(Organization.path.startswith(scope.path if scope else "/"))
+        .order_by(Organization.path)
+    ).all()
+    categories = db.session.scalars(select(Category).order_by(Category.id)).all()
+    return render_page_or_fragment(
+        "workflow/index.html", "workflow/_case_results.html",
+        page=page, filters=filters, organizations=organizations, categories=categories, now=utcnow(),
+        states=list(State), sorts=services.SORTS,
+    )
+
+
+def _panel_context(case, form: ActionForm | None = None, conflict: services.StaleCase | None = None):
+    parties = services.parties_for(current_user, case)
+    actions = [a for a in allowed_actions(case.state, parties) if a.name not in ("confirm", "reopen", "withdraw")]
+    form = form or ActionForm(formdata=None, version=case.version)
+    form.version.data = case.version
+    form.assignee.choices = [SelectChoice("", _("Choose…"))] + [
+        SelectChoice(m.id, m.name) for m in services.assignable_members(case)
+    ] if any(a.name == "assign" for a in actions) else []
+    return {
+        "case": case,
+        "actions": actions,
+        "form": form,
+        "form_fields": FORM_FIELDS,
+        "conflict": conflict,
+        "timeline": services.timeline(case, internal=True),
+        "now": utcnow(),
+        "is_member": bool(parties & {Party.member, Party.secretary, Party.assignee}),
+    }
+
+
+@bp.get("/<int:case_id>")
+@login_required
+def show(case_id: int):
+    """Show a case with its details, photos, deadline, timeline and the actions open to the user."""
+    case = services.get_case(case_id)
+    if not services.can_view(current_user, case):
+        if case.resident_id == current_user.id:
+            return redirect(url_for("requests.track", code=case.tracking_code), 303)
+        raise PermissionDenied(_("You may not see this case."))
+    return render_template("workflow/show.html", **_panel_context(case))
+
+
+@bp.post("/<int:case_id>/actions")
+@login_required
+def act(case_id: int):
+    """Take the action posted from the panel, then show the updated case."""
+    case = services.get_case(case_id)
+    if not services.can_view(current_user, case):
+        raise PermissionDenied(_("You may not see this case."))
+    form = ActionForm()
+    status = 200
+    conflict = None
+    if form.validate_on_submit():
+        data = services.ActionInput(
+            reason=form.reason.data or "", question=form.question.data or "", note=form.note.data or "",
+            resolution=form.resolution.data or "", text=form.text.data or "",
+            assignee_id=form.assignee.data, duplicate_of_id=form.duplicate_of.data, public=form.public.data,
+        )
+        try:
+            services.take_action(case, form.action.data, actor=current_user, parties=services.parties_for(current_user, case),
+                                 seen_version=form.version.data, data=data, now=utcnow())
+        except services.StaleCase as stale:
+            conflict, status = stale, 409
+        except ValidationFailed as error:
+            copy_errors(form, error)
+            status = 422
+        else:
+            db.session.commit()
+            if not wants_fragment():
+                return redirect(url_for("workflow.show", case_id=case.id), 303)
+            form = None
+    else:
+        status = 422
+    context = _panel_context(case, form, conflict)
+    context["open_action"] = request.form.get("action") if status != 200 else None
+    return render_page_or_fragment("workflow/show.html", "workflow/_case_body.html", status=status, **context)
+
+
+@bp.get("/<int:case_id>/photos/<int:photo_id>")
+def photo(case_id: int, photo_id: int):
+    """Send a case's photo to someone who may see the case."""
+    photo = db.session.get(Photo, photo_id)
+    if photo is None or photo.case_id != case_id:
+        raise NotFound(_("There is no such photo."))
+    case = photo.case
+    owner = current_user.is_authenticated and case.resident_id == current_user.id
+    if not (services.can_view(current_user, case) or owner or case.id in tracked_case_ids()):
+        raise PermissionDenied(_("You may not see this photo."))
+    path = services.photo_path(photo, Path(current_app.config["UPLOAD_FOLDER"]))
+    response = send_file(path, mimetype=photo.content_type, max_age=0, conditional=True)
+    response.headers["Cache-Control"] = "private, no-store"
+    return response
+
+
+@bp.get("/supervision")
+@login_required
+def supervision():
+    """List the late, supervised and escalated open cases in the user's area."""
+    cases = services.supervision_list(current_user, utcnow())
+    return render_template("workflow/supervision.html", cases=cases, now=utcnow())
