@@ -1,16 +1,19 @@
 """Command-line tasks: demo data and the first administrator."""
 from __future__ import annotations
 
+from pathlib import Path
+
 import click
-from flask import Flask
+from flask import Flask, current_app
 from flask.cli import AppGroup
 from sqlalchemy import func, select
 
 from accounts import demo, services
 from accounts.auth import password_hasher
-from accounts.models import User
+from accounts.models import User, utcnow
 from errors import ValidationFailed
 from extensions import db, writing
+from workflow import demo as workflow_demo
 
 demo_cli = AppGroup("demo", help="Demo data for trying Lianxin out.")
 users_cli = AppGroup("users", help="Manage user accounts.")
@@ -32,8 +35,9 @@ def _seed(if_empty: bool) -> None:
         return
     else:
         demo.seed(password_hasher())
+        cases = workflow_demo.seed(utcnow(), Path(current_app.config["UPLOAD_FOLDER"]))
         db.session.commit()
-        click.echo("Demo data created.")
+        click.echo(f"Demo data created, with {cases} cases.")
     click.echo(f"\nDemo accounts (password for all: {demo.DEMO_PASSWORD}):")
     for account in demo.demo_accounts():
         click.echo(f"  {account.username:<16} {account.name:<12} {account.what}")

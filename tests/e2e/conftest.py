@@ -46,6 +46,9 @@ def app(tmp_path_factory):
 
     class E2EConfig(config.TestConfig):
         SQLALCHEMY_DATABASE_URI = f"sqlite:///{database}"
+        # The defaults, pinned: the throttling test counts attempts against them whatever the environment says.
+        LOGIN_LIMIT_PER_ACCOUNT = "5 per 15 minutes"
+        LOGIN_LIMIT_PER_IP = "30 per 15 minutes"
 
     app = create_app(E2EConfig)
     with app.app_context():
