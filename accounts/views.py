@@ -4,7 +4,7 @@ from __future__ import annotations
 from urllib.parse import urlsplit
 
 from flask import Blueprint, current_app, flash, redirect, render_template, request, session, url_for
-from flask_babel import gettext as _
+from flask_babel import gettext as _, ngettext
 from flask_login import current_user, login_required, login_user, logout_user
 
 from wtforms.fields.choices import SelectChoice
@@ -222,8 +222,11 @@ def import_register():
         else:
             db.session.commit()
             flash(
-                _("Imported %(added)d residents (%(unchanged)d were already listed); %(verified)d accounts are now verified.",
-                  added=report.added, unchanged=report.unchanged, verified=report.verified),
+                " ".join((
+                    ngettext("%(num)d resident imported.", "%(num)d residents imported.", report.added),
+                    ngettext("%(num)d was listed already.", "%(num)d were listed already.", report.unchanged),
+                    ngettext("%(num)d account is now verified.", "%(num)d accounts are now verified.", report.verified),
+                )),
                 "success",
             )
             return redirect(url_for("accounts.register_entries"), 303)

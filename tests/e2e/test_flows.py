@@ -86,7 +86,7 @@ def test_resident_on_an_imported_register_is_verified_at_registration(page, new_
     open_import_page(page)
     import_register(page, [(name, phone, "9号楼 101", COMMUNITY) for name, phone in residents])
     expect(page.get_by_role("status")).to_have_text(
-        "Imported 2 residents (0 were already listed); 0 accounts are now verified."
+        "2 residents imported. 0 were listed already. 0 accounts are now verified."
     )
 
     name, phone = residents[0]
@@ -122,7 +122,7 @@ def test_register_import_with_a_bad_row_imports_nothing(page, log_in):
 
     import_register(page, [good])
     expect(page.get_by_role("status")).to_have_text(
-        "Imported 1 residents (0 were already listed); 0 accounts are now verified."
+        "1 resident imported. 0 were listed already. 0 accounts are now verified."
     )
 
 
