@@ -32,8 +32,10 @@ def _enforce_idle_timeout() -> None:
         session.clear()
         flash(_("You were signed out after a period of inactivity. Please log in again."), "info")
         return
-    session["last_seen"] = now
-    session.permanent = True
+    # Refreshing once a minute is precise enough and spares re-sending the cookie on every request.
+    if now - last_seen >= 60 or "last_seen" not in session:
+        session["last_seen"] = now
+        session.permanent = True
 
 
 def _add_headers(response):

@@ -11,6 +11,7 @@ from argon2 import PasswordHasher
 from flask_babel import lazy_gettext as _l
 from sqlalchemy import String, func, literal, or_, select, update
 from sqlalchemy.exc import IntegrityError
+from sqlalchemy.orm import joinedload
 
 from accounts import passwords
 from accounts.models import (
@@ -353,6 +354,7 @@ def current_secretaries(organization_ids: list[int]) -> dict[int, SecretaryTerm]
     terms = db.session.scalars(
         select(SecretaryTerm)
         .where(SecretaryTerm.organization_id.in_(organization_ids), SecretaryTerm.end_date.is_(None))
+        .options(joinedload(SecretaryTerm.user).noload(User.grants))
     )
     return {term.organization_id: term for term in terms}
 
