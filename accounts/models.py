@@ -26,7 +26,7 @@ def enum_column(enum_class: type[enum.Enum], name: str | None = None) -> Enum:
         name=name or enum_class.__name__.lower(),
         native_enum=False,
         create_constraint=True,
-        length=20,
+        length=max(20, *(len(m.value) for m in enum_class)),
         values_callable=lambda members: [m.value for m in members],
         validate_strings=True,
     )
