@@ -15,7 +15,8 @@ def _env_int(name: str, default: int) -> int:
 class Config:
     SECRET_KEY = os.environ.get("SECRET_KEY", INSECURE_SECRET_KEY)
     SQLALCHEMY_DATABASE_URI = os.environ.get("DATABASE_URL", DEFAULT_DATABASE_URL)
-    SQLALCHEMY_ENGINE_OPTIONS: dict = {"pool_pre_ping": True}
+    # hide_parameters keeps answers and other values out of SQL error messages and logs.
+    SQLALCHEMY_ENGINE_OPTIONS: dict = {"pool_pre_ping": True, "hide_parameters": True}
     #: Seconds a SQLite writer waits for the lock before giving up.
     SQLITE_BUSY_TIMEOUT = _env_int("SQLITE_BUSY_TIMEOUT", 15)
 
@@ -23,6 +24,7 @@ class Config:
     RATELIMIT_HEADERS_ENABLED = True
     LOGIN_LIMIT_PER_ACCOUNT = os.environ.get("LOGIN_LIMIT_PER_ACCOUNT", "5 per 15 minutes")
     LOGIN_LIMIT_PER_IP = os.environ.get("LOGIN_LIMIT_PER_IP", "30 per 15 minutes")
+    BALLOT_LIMIT_PER_IP = os.environ.get("BALLOT_LIMIT_PER_IP", "60 per minute")
 
     # Argon2id cost; PRODUCT.md requires at least t=2 and 19 MiB.
     ARGON2_TIME_COST = _env_int("ARGON2_TIME_COST", 3)

@@ -354,7 +354,7 @@ def current_secretaries(organization_ids: list[int]) -> dict[int, SecretaryTerm]
     terms = db.session.scalars(
         select(SecretaryTerm)
         .where(SecretaryTerm.organization_id.in_(organization_ids), SecretaryTerm.end_date.is_(None))
-        .options(joinedload(SecretaryTerm.user).noload(User.grants))
+        .options(joinedload(SecretaryTerm.user).lazyload(User.grants))
     )
     return {term.organization_id: term for term in terms}
 

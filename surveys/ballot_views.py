@@ -1,6 +1,239 @@
-"""Residents answer surveys: by account or with an invitation code, exactly once."""
+"""Residents answer surveys: by account or with an invitation code, exactly once.
+
+Nothing here logs a request's form: a ballot's answers must never reach a log.
+"""
 from __future__ import annotations
 
-from flask import Blueprint
+from flask import Blueprint, current_app, redirect, render_template, request, session, url_for
+from flask_babel import lazy_gettext as _l
+from flask_login import current_user, login_required
+
+from accounts.models import utcnow
+from errors import Conflict, PermissionDenied, ValidationFailed
+from extensions import db, limiter
+from surveys import services
+from surveys.forms import BallotForm, CodeForm
+from surveys.models import DONT_KNOW, Question, QuestionType, Survey, SurveyKind
 
 bp = Blueprint("ballots", __name__)
+
+#: Where a checked invitation code waits, so that it leaves the address bar after the first request.
+CODE_KEY = "ballot_code"
+#: Fields of a ballot's form that are not answers; every other field must name a question.
+NOT_ANSWERS = frozenset({"csrf_token", "code"})
+
+#: The words for each answer value of the closed question types, in one place.
+OPTION_LABELS = {
+    QuestionType.rating3: {
+        "satisfied": _l("Satisfied"), "basically_satisfied": _l("Basically satisfied"),
+        "dissatisfied": _l("Dissatisfied"), DONT_KNOW: _l("Don't know"),
+    },
+    QuestionType.grade4: {
+        "excellent": _l("Excellent"), "competent": _l("Competent"),
+        "basically_competent": _l("Basically competent"), "incompetent": _l("Incompetent"),
+    },
+    QuestionType.likert5: {
+        "1": _l("1 — strongly disagree"), "2": "2", "3": "3", "4": "4", "5": _l("5 — strongly agree"),
+    },
+}
+
+
+def _ballot_limit() -> str:
+    return current_app.config["BALLOT_LIMIT_PER_IP"]
+
+
+def _no_code_tried() -> bool:
+    return request.method == "GET" and "code" not in request.args
+
+
+#: One bucket per address for everything that submits a ballot or tries a code.
+ballot_limit = limiter.shared_limit(_ballot_limit, scope="ballots", methods=["POST"])
+code_limit = limiter.shared_limit(_ballot_limit, scope="ballots", exempt_when=_no_code_tried)
+
+
+@bp.app_template_global()
+def answer_label(question: Question, value: str) -> str:
+    """Name an answer value of a question in the reader's language."""
+    if question.type == QuestionType.single_choice:
+        return question.choices[int(value)]
+    return str(OPTION_LABELS[question.type][value])
+
+
+def _key() -> bytes:
+    return current_app.config["SECRET_KEY"].encode()
+
+
+def _resident():
+    return services.Voter(resident=current_user._get_current_object())
+
+
+def _answers() -> dict[str, str]:
+    return {key: value for key, value in request.form.items() if key not in NOT_ANSWERS}
+
+
+def _check_can_answer(survey: Survey, voter: services.Voter) -> None:
+    """Refuse, as submit_ballot would, before showing a ballot that could not be accepted."""
+    reason = services.refusal_reason(survey, utcnow())
+    if reason:
+        raise Conflict(reason)
+    services.target_for(survey, voter)
+    if services.has_participated(survey, voter):
+        raise services.AlreadyParticipated(_l("You have already taken part in this survey. Thank you!"))
+
+
+def _refused(survey: Survey, voter: services.Voter, error: Conflict | PermissionDenied):
+    db.session.rollback()
+    if voter.invitation is not None and isinstance(error, services.AlreadyParticipated):
+        session.pop(CODE_KEY, None)
+    return render_template(
+        "surveys/ballot_refused.html", survey=survey, error=error, by_code=voter.invitation is not None,
+        already=isinstance(error, services.AlreadyParticipated),
+    ), error.status
+
+
+def _ballot_page(survey: Survey, voter: services.Voter, action: str, code: str | None = None,
+                 answers: dict[str, str] | None = None, errors: dict[str, list] | None = None, status: int = 200):
+    target = services.target_for(survey, voter)
+    evaluated = target.term.user if survey.kind == SurveyKind.democratic_evaluation and target.term else None
+    return render_template(
+        "surveys/ballot.html", survey=survey, target=target, evaluated=evaluated, form=BallotForm(formdata=None),
+        action=action, code=code, answers=answers or {}, errors=errors or {}, by_code=code is not None,
+    ), status
+
+
+def _submit(survey: Survey, voter: services.Voter, action: str, code: str | None = None):
+    """Store the ballot and thank the voter, or show the form again with what needs fixing."""
+    # CSRFProtect has checked the token already; the answers are the service's to check.
+    answers = _answers()
+    try:
+        services.submit_ballot(survey, voter, answers, utcnow())
+    except ValidationFailed as error:
+        db.session.rollback()
+        return _ballot_page(survey, voter, action, code, answers, error.errors, status=422)
+    except (Conflict, PermissionDenied) as error:
+        return _refused(survey, voter, error)
+    db.session.commit()
+    if code is not None and session.get(CODE_KEY) == code:
+        session.pop(CODE_KEY)
+    return redirect(url_for("ballots.thanks"), 303)
+
+
+@bp.app_template_global()
+def open_ballots() -> list[tuple[Survey, bool]]:
+    """Return the surveys open now to the signed-in resident, each with whether they have taken part."""
+    if not current_user.is_authenticated:
+        return []
+    voter = _resident()
+    return [(s, services.has_participated(s, voter)) for s in services.surveys_for_resident(voter.resident, utcnow())]
+
+
+@bp.get("/surveys/open")
+@login_required
+def available():
+    """List the surveys open now to the resident's community, and whether they have answered."""
+    return render_template("surveys/ballots_available.html", rows=open_ballots())
+
+
+@bp.get("/surveys/<int:survey_id>/ballot")
+@login_required
+def ballot(survey_id: int):
+    """Show the ballot to a resident who may answer, or say clearly why they may not."""
+    survey = services.get_survey(survey_id)
+    voter = _resident()
+    try:
+        _check_can_answer(survey, voter)
+    except (Conflict, PermissionDenied) as error:
+        return _refused(survey, voter, error)
+    return _ballot_page(survey, voter, url_for("ballots.submit", survey_id=survey.id))
+
+
+@bp.post("/surveys/<int:survey_id>/ballot")
+@login_required
+@ballot_limit
+def submit(survey_id: int):
+    """Store a resident's ballot once, anonymously where the survey says so."""
+    survey = services.get_survey(survey_id)
+    return _submit(survey, _resident(), url_for("ballots.submit", survey_id=survey.id))
+
+
+def _code_page(form: CodeForm, status: int, message: str | None = None):
+    if message:
+        form.code.errors = [message]
+    return render_template("surveys/vote.html", form=form), status
+
+
+@bp.route("/vote", methods=["GET", "POST"])
+@code_limit
+def vote():
+    """Take an invitation code, from a slip's QR code or typed in, and lead to its ballot."""
+    if request.method == "POST":
+        form = CodeForm()
+        checked = form.validate_on_submit()
+    else:
+        form = CodeForm(request.args)
+        if "code" not in request.args:
+            return _code_page(form, 200)
+        checked = form.code.validate(form)
+    if not checked:
+        return _code_page(form, 422)
+    try:
+        invitation = services.invitation_for_code(form.code.data, _key())
+        survey = services.get_survey(invitation.survey_id)
+        _check_can_answer(survey, services.Voter(invitation=invitation))
+    except services.AlreadyParticipated:
+        return _code_page(form, 409, _l("This code has already been used: each code gives one ballot."))
+    except (ValidationFailed, Conflict, PermissionDenied) as error:
+        return _code_page(form, error.status, error.message)
+    # The code waits in the session, out of the address bar, the history and later Referer headers.
+    session[CODE_KEY] = services.normalize_code(form.code.data)
+    return redirect(url_for("ballots.code_ballot", survey_id=survey.id), 303)
+
+
+def _invitation_or_code_page(survey: Survey, code: str):
+    """Return the survey's invitation for a code and None, or None and the code page saying what is wrong."""
+    form = CodeForm(formdata=None, code=services.format_code(code) if code else None)
+    if not code:
+        return None, _code_page(form, 422, _l("Enter the code on your slip."))
+    try:
+        return services.find_invitation(survey, code, _key()), None
+    except ValidationFailed as error:
+        if session.get(CODE_KEY) == code:
+            session.pop(CODE_KEY)
+        return None, _code_page(form, 422, error.message)
+
+
+@bp.get("/vote/<int:survey_id>")
+def code_ballot(survey_id: int):
+    """Show the ballot for the invitation code checked a moment ago."""
+    code = session.get(CODE_KEY)
+    if not code:
+        return redirect(url_for("ballots.vote"), 303)
+    survey = services.get_survey(survey_id)
+    invitation, refusal = _invitation_or_code_page(survey, code)
+    if refusal:
+        return refusal
+    voter = services.Voter(invitation=invitation)
+    try:
+        _check_can_answer(survey, voter)
+    except (Conflict, PermissionDenied) as error:
+        return _refused(survey, voter, error)
+    return _ballot_page(survey, voter, url_for("ballots.submit_code", survey_id=survey.id), code)
+
+
+@bp.post("/vote/<int:survey_id>")
+@ballot_limit
+def submit_code(survey_id: int):
+    """Store the ballot of an invitation code once; the code comes back in the form and is checked again."""
+    survey = services.get_survey(survey_id)
+    code = services.normalize_code(request.form.get("code", ""))
+    invitation, refusal = _invitation_or_code_page(survey, code)
+    if refusal:
+        return refusal
+    return _submit(survey, services.Voter(invitation=invitation), url_for("ballots.submit_code", survey_id=survey.id),
+                   code)
+
+
+@bp.get("/vote/thanks")
+def thanks():
+    """Thank the voter; the page says nothing of the ballot."""
+    return render_template("surveys/ballot_thanks.html")

@@ -175,6 +175,8 @@ class Participation(db.Model):
 
 class Ballot(db.Model):
     __tablename__ = "survey_ballots"
+    # Without SQLite's hidden rowid, storage order cannot be matched against participations.
+    __table_args__ = {"sqlite_with_rowid": False}
 
     id: Mapped[uuid.UUID] = mapped_column(Uuid, primary_key=True, default=uuid.uuid4)
     survey_id: Mapped[int] = mapped_column(ForeignKey("surveys.id", ondelete="CASCADE"), index=True)
@@ -188,6 +190,7 @@ class Ballot(db.Model):
 
 class BallotAnswer(db.Model):
     __tablename__ = "survey_ballot_answers"
+    __table_args__ = {"sqlite_with_rowid": False}
 
     ballot_id: Mapped[uuid.UUID] = mapped_column(
         Uuid, ForeignKey("survey_ballots.id", ondelete="CASCADE"), primary_key=True

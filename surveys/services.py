@@ -8,8 +8,8 @@ from dataclasses import dataclass
 from datetime import datetime
 from typing import Mapping
 
-from flask_babel import lazy_gettext as _l
-from sqlalchemy import func, select, update
+from flask_babel import format_datetime, lazy_gettext as _l
+from sqlalchemy import delete, func, select, update
 from sqlalchemy.dialects import postgresql, sqlite
 from sqlalchemy.exc import IntegrityError
 
@@ -18,7 +18,7 @@ from accounts.services import evaluator_scope
 from errors import Conflict, NotFound, PermissionDenied, ValidationFailed
 from extensions import db
 from surveys.models import (
-    Anonymity, Ballot, BallotAnswer, DONT_KNOW, Invitation, Participation, Question, QuestionType, Rollup, Survey,
+    Anonymity, Ballot, BallotAnswer, Invitation, Participation, Question, QuestionType, Rollup, Survey,
     SurveyKind, SurveyState, SurveyTarget,
 )
 
@@ -96,7 +96,7 @@ def refusal_reason(survey: Survey, now: datetime) -> str | None:
     if state in (SurveyState.closed, SurveyState.published):
         return _l("This survey has closed; answers are no longer accepted.")
     if now < survey.opens_at:
-        return _l("This survey opens on %(date)s.", date=survey.opens_at.strftime("%Y-%m-%d %H:%M UTC"))
+        return _l("This survey opens on %(date)s.", date=format_datetime(survey.opens_at, "short"))
     return None
 
 
@@ -142,16 +142,18 @@ def create_survey(
 
 def update_survey(
     actor: User, survey: Survey, *, title: str, description: str, anonymity: Anonymity, opens_at: datetime,
-    closes_at: datetime, min_group_size: int,
+    closes_at: datetime, min_group_size: int, now: datetime,
 ) -> Survey:
     """Change a survey's settings; once open only the title, description and closing time may change."""
-    _check_settings(title, opens_at, closes_at, min_group_size)
+    if effective_state(survey, now) in (SurveyState.closed, SurveyState.published):
+        raise Conflict(_l("A closed survey cannot be changed."))
     if survey.is_locked and (
         anonymity != survey.anonymity or min_group_size != survey.min_group_size or opens_at != survey.opens_at
     ):
         raise Conflict(_l("This survey has opened: its anonymity, opening time and minimum group size are locked."))
-    if survey.state in (SurveyState.closed, SurveyState.published):
-        raise Conflict(_l("A closed survey cannot be changed."))
+    _check_settings(title, opens_at, closes_at, min_group_size)
+    if survey.is_locked and closes_at <= now:
+        raise ValidationFailed({"closes_at": [_l("To close the survey now, use “Close now”.")]})
     survey.title, survey.description = title.strip(), description.strip()
     survey.anonymity, survey.opens_at, survey.closes_at = anonymity, opens_at, closes_at
     survey.min_group_size = min_group_size
@@ -260,6 +262,10 @@ def set_targets(actor: User, survey: Survey, organization_ids: list[int]) -> Non
         SurveyTarget(organization_id=c.id) for c in communities
         if c.id not in {t.organization_id for t in survey.targets}
     ]
+    # Codes already printed for a community taken off the survey would only be refused later.
+    db.session.execute(delete(Invitation).where(
+        Invitation.survey_id == survey.id, Invitation.organization_id.not_in(wanted or {0})
+    ))
     db.session.flush()
 
 
@@ -295,7 +301,8 @@ def open_survey(actor: User, survey: Survey, now: datetime, immediately: bool = 
     survey.state = SurveyState.open
     survey.opened_at = now
     if immediately or survey.opens_at < now:
-        survey.opens_at = now
+        # Whole minutes, as the settings form shows and sends them back.
+        survey.opens_at = now.replace(second=0, microsecond=0)
     db.session.flush()
     return survey
 
@@ -306,7 +313,9 @@ def close_survey(actor: User, survey: Survey, now: datetime) -> Survey:
         raise Conflict(_l("Only an open survey can be closed."))
     survey.state = SurveyState.closed
     survey.closed_at = min(now, survey.closes_at)
-    survey.closes_at = survey.closed_at
+    # Closed before it opened, a scheduled survey keeps its times, which must stay in order.
+    if survey.closed_at > survey.opens_at:
+        survey.closes_at = survey.closed_at
     db.session.flush()
     return survey
 
@@ -349,12 +358,19 @@ def generate_codes(actor: User, survey: Survey, organization_id: int, count: int
     """Create one-use codes for a target community; return them in plain text, which is never stored."""
     if effective_state(survey, now) in (SurveyState.closed, SurveyState.published):
         raise Conflict(_l("Codes cannot be issued for a closed survey."))
+    if survey.state == SurveyState.draft:
+        # A draft's communities may still change, which would strand codes already printed.
+        raise Conflict(_l("Open or schedule the survey before issuing codes: its communities are fixed then."))
     target = next((t for t in survey.targets if t.organization_id == organization_id), None)
     if target is None:
         raise ValidationFailed({"organization": [_l("Choose one of the survey's communities.")]})
     if not 1 <= count <= MAX_CODES_PER_BATCH:
         raise ValidationFailed({"count": [_l("Issue between 1 and %(n)d codes at a time.", n=MAX_CODES_PER_BATCH)]})
-    codes = ["".join(secrets.choice(CODE_ALPHABET) for _ in range(CODE_LENGTH)) for _ in range(count)]
+    # A set, so that a chance repeat within the batch cannot break the unique hash (and give one code twice).
+    unique: set[str] = set()
+    while len(unique) < count:
+        unique.add("".join(secrets.choice(CODE_ALPHABET) for _ in range(CODE_LENGTH)))
+    codes = list(unique)
     db.session.add_all(Invitation(survey_id=survey.id, organization_id=organization_id, code_hash=hash_code(c, key))
                        for c in codes)
     target.codes_issued += count
@@ -362,13 +378,19 @@ def generate_codes(actor: User, survey: Survey, organization_id: int, count: int
     return codes
 
 
-def find_invitation(survey: Survey, code: str, key: bytes) -> Invitation:
-    """Return the survey's invitation for this code, or refuse clearly."""
+def invitation_for_code(code: str, key: bytes) -> Invitation:
+    """Return the invitation of this code, whatever its survey, or refuse clearly."""
     digest = hash_code(code, key)
     invitation = db.session.scalar(select(Invitation).where(Invitation.code_hash == digest))
     # The lookup is by keyed hash, so timing says nothing about how much of a code was right.
     if invitation is None or not hmac.compare_digest(invitation.code_hash, digest):
         raise ValidationFailed({"code": [_l("This code is not valid. Check it against your slip.")]})
+    return invitation
+
+
+def find_invitation(survey: Survey, code: str, key: bytes) -> Invitation:
+    """Return the survey's invitation for this code, or refuse clearly."""
+    invitation = invitation_for_code(code, key)
     if invitation.survey_id != survey.id:
         raise ValidationFailed({"code": [_l("This code belongs to another survey.")]})
     return invitation
@@ -492,7 +514,8 @@ def _add_to_rollups(survey_id: int, organization_id: int, choices: list[tuple[in
 
 def rebuild_rollups(survey: Survey) -> None:
     """Recount a survey's rollups from its ballots (for checking; results never need it)."""
-    db.session.execute(Rollup.__table__.delete().where(Rollup.survey_id == survey.id))
+    # An ORM delete, so that rollups already loaded in the session go too and the new rows do not clash with them.
+    db.session.execute(delete(Rollup).where(Rollup.survey_id == survey.id))
     question_types = {q.id: q.type for q in survey.questions}
     rows = db.session.execute(
         select(Ballot.organization_id, BallotAnswer.question_id, BallotAnswer.value, func.count())

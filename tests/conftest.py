@@ -231,10 +231,12 @@ def world(make, app):
         upload_dir=Path(app.config["UPLOAD_FOLDER"]), now=utcnow(),
     )
     db.session.commit()
+    evaluator = make.user((Role.evaluator, township), username="evaluator")
+    survey = _open_evaluation(evaluator, community)
     return {
         "district": district, "township": township, "community": community, "other_community": other_community,
         "admin": make.admin(username="admin"),
-        "evaluator": make.user((Role.evaluator, township), username="evaluator"),
+        "evaluator": evaluator,
         "member": member,
         "other_member": make.user((Role.member, other_community), username="other.member"),
         "assignee": make.user((Role.member, community), username="assignee"),
@@ -243,4 +245,25 @@ def world(make, app):
         "term": term,
         "category": category,
         "case": case,
+        "survey": survey,
     }
+
+
+def _open_evaluation(evaluator, community):
+    """Open a democratic evaluation of the community's secretary, running for a week."""
+    from datetime import timedelta
+
+    from accounts.models import utcnow
+    from surveys import services as survey_services
+    from surveys.models import Anonymity, SurveyKind
+
+    now = utcnow()
+    survey = survey_services.create_survey(
+        evaluator, title="Evaluation of the secretary", description="", kind=SurveyKind.democratic_evaluation,
+        anonymity=Anonymity.anonymous, opens_at=now, closes_at=now + timedelta(days=7), min_group_size=5,
+        owner_organization_id=None,
+    )
+    survey_services.set_targets(evaluator, survey, [community.id])
+    survey_services.open_survey(evaluator, survey, now)
+    db.session.commit()
+    return survey

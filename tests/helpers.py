@@ -31,5 +31,6 @@ def ids_for(world) -> dict[str, int]:
     return {
         "organization_id": world["community"].id, "user_id": world["resident"].id, "term_id": world["term"].id,
         "case_id": case.id, "photo_id": case.photos[0].id, "category_id": world["category"].id,
-        "code": case.tracking_code,
+        "code": case.tracking_code, "survey_id": world["survey"].id,
+        "question_id": world["survey"].questions[0].id,
     }

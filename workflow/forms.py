@@ -98,3 +98,11 @@ class CategoryForm(FlaskForm):
                                         validators=[InputRequired(), NumberRange(min=1, max=720)])
     normal_resolve_hours = IntegerField(_l("Normal: resolve within (hours)"), default=168,
                                         validators=[InputRequired(), NumberRange(min=1, max=8760)])
+
+
+class CommentForm(FlaskForm):
+    """A resident's comment on the public history of their request."""
+
+    version = IntegerField(widget=HiddenField.widget, validators=[InputRequired()])
+    text = TextAreaField(_l("Your comment"), validators=[DataRequired(), Length(max=2000)], render_kw={"rows": 2},
+                         description=_l("The organization and anyone with the tracking code can read it."))
