@@ -1,6 +1,7 @@
 """Members' case screens: the list, a case with its action panel, photos, supervision."""
 from __future__ import annotations
 
+import re
 from pathlib import Path
 
 from flask import Blueprint, current_app, redirect, render_template, request, send_file, session, url_for
@@ -55,32 +56,52 @@ def tracked_case_ids() -> set[int]:
     return set(session.get("tracked", []))
 
 
+#: Numbers in the list's query string fit a database integer; anything longer is a mistake, not an id.
+NUMBER_RE = re.compile(r"[0-9]{1,9}")
+
+
 def _filters_from_request() -> services.CaseFilters:
+    """Read the list's query string, refusing values the list cannot show with 422."""
     args = request.args
-    tab = args.get("tab", "open")
-    sort = args.get("sort", "newest")
-    priority = args.get("priority", "")
-    if tab not in services.TABS or sort not in services.SORTS or priority not in ("", *Priority._value2member_map_):
-        raise ValidationFailed(_("Unknown tab, sort order or priority."))
+    tab, sort, priority = args.get("tab", "open"), args.get("sort", "newest"), args.get("priority", "")
+    errors: dict[str, list] = {}
+    if tab not in services.TABS:
+        errors["tab"] = [_("There is no tab “%(value)s”.", value=tab[:40])]
+    if sort not in services.SORTS:
+        errors["sort"] = [_("Cases cannot be sorted by “%(value)s”.", value=sort[:40])]
+    if priority not in ("", *(p.value for p in Priority)):
+        errors["priority"] = [_("There is no priority “%(value)s”.", value=priority[:40])]
+    numbers: dict[str, int | None] = {}
+    for name, message in (("category", _("Choose a category from the list.")),
+                          ("organization", _("Choose an organization from the list.")),
+                          ("page", _("Page numbers are whole numbers from 1."))):
+        value = args.get(name, "")
+        numbers[name] = int(value) if NUMBER_RE.fullmatch(value) and int(value) > 0 else None
+        if value and numbers[name] is None:
+            errors[name] = [message]
+    if errors:
+        raise ValidationFailed(errors)
     return services.CaseFilters(
         tab=tab,
-        category_id=args.get("category", type=int),
+        category_id=numbers["category"],
         priority=Priority(priority) if priority else None,
         overdue=args.get("overdue") == "1",
         mine=args.get("mine") == "1",
-        organization_id=args.get("organization", type=int),
-        q=args.get("q", "")[:100],
+        organization_id=numbers["organization"],
+        # PostgreSQL refuses NUL in text; no one searches for control characters.
+        q="".join(ch for ch in args.get("q", "") if ch.isprintable())[:100],
         sort=sort,
-        page=max(args.get("page", 1, type=int), 1),
+        page=numbers["page"] or 1,
     )
 
 
-@bp.get("/")
+@bp.get("")
 @role_required(Role.member, Role.evaluator, Role.admin)
 def index():
     """List the cases in the user's area with tabs by state, filters, search and sorting."""
     filters = _filters_from_request()
-    page = services.list_cases(current_user, filters, utcnow())
+    now = utcnow()
+    page = services.list_cases(current_user, filters, now)
     scope = services.case_scope(current_user)
     organizations = db.session.scalars(
         select(Organization).where(Organization.path.startswith(scope.path if scope else "/"))
@@ -89,9 +110,13 @@ def index():
     categories = db.session.scalars(select(Category).order_by(Category.id)).all()
     return render_page_or_fragment(
         "workflow/index.html", "workflow/_case_results.html",
-        page=page, filters=filters, organizations=organizations, categories=categories, now=utcnow(),
-        states=list(State), sorts=services.SORTS,
+        page=page, filters=filters, organizations=organizations, categories=categories, now=now,
+        states=list(State),
     )
+
+
+def _assignee_choices(case) -> list[SelectChoice]:
+    return [SelectChoice("", _("Choose…"))] + [SelectChoice(m.id, m.name) for m in services.assignable_members(case)]
 
 
 def _panel_context(case, form: ActionForm | None = None, conflict: services.StaleCase | None = None):
@@ -99,9 +124,8 @@ def _panel_context(case, form: ActionForm | None = None, conflict: services.Stal
     actions = [a for a in allowed_actions(case.state, parties) if a.name not in ("confirm", "reopen", "withdraw")]
     form = form or ActionForm(formdata=None, version=case.version)
     form.version.data = case.version
-    form.assignee.choices = [SelectChoice("", _("Choose…"))] + [
-        SelectChoice(m.id, m.name) for m in services.assignable_members(case)
-    ] if any(a.name == "assign" for a in actions) else []
+    if any(a.name == "assign" for a in actions) and not form.assignee.choices:
+        form.assignee.choices = _assignee_choices(case)
     return {
         "case": case,
         "actions": actions,
@@ -134,6 +158,8 @@ def act(case_id: int):
     if not services.can_view(current_user, case):
         raise PermissionDenied(_("You may not see this case."))
     form = ActionForm()
+    # A select validates against its choices; only the assign form sends an assignee.
+    form.assignee.choices = _assignee_choices(case) if request.form.get("action") == "assign" else []
     status = 200
     conflict = None
     if form.validate_on_submit():
@@ -142,12 +168,14 @@ def act(case_id: int):
             resolution=form.resolution.data or "", text=form.text.data or "",
             assignee_id=form.assignee.data, duplicate_of_id=form.duplicate_of.data, public=form.public.data,
         )
+        parties = services.parties_for(current_user, case)
         try:
-            services.take_action(case, form.action.data, actor=current_user, parties=services.parties_for(current_user, case),
+            services.take_action(case, form.action.data, actor=current_user, parties=parties,
                                  seen_version=form.version.data, data=data, now=utcnow())
         except services.StaleCase as stale:
             conflict, status = stale, 409
         except ValidationFailed as error:
+            db.session.rollback()  # show the case as stored, not half-changed
             copy_errors(form, error)
             status = 422
         else:
@@ -159,6 +187,8 @@ def act(case_id: int):
         status = 422
     context = _panel_context(case, form, conflict)
     context["open_action"] = request.form.get("action") if status != 200 else None
+    # The swap replaced the button that had focus; give it to the new status instead of the page's top.
+    context["acted"] = status == 200
     return render_page_or_fragment("workflow/show.html", "workflow/_case_body.html", status=status, **context)
 
 
