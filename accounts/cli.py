@@ -13,6 +13,7 @@ from accounts.auth import password_hasher
 from accounts.models import User, utcnow
 from errors import ValidationFailed
 from extensions import db, writing
+from surveys import demo as surveys_demo
 from workflow import demo as workflow_demo
 
 demo_cli = AppGroup("demo", help="Demo data for trying Lianxin out.")
@@ -28,6 +29,7 @@ def seed_command(if_empty: bool) -> None:
 
 
 def _seed(if_empty: bool) -> None:
+    surveys = None
     if demo.is_seeded():
         click.echo("Demo data is present already; nothing added.")
     elif if_empty and db.session.scalar(select(func.count()).select_from(User)):
@@ -35,12 +37,23 @@ def _seed(if_empty: bool) -> None:
         return
     else:
         demo.seed(password_hasher())
-        cases = workflow_demo.seed(utcnow(), Path(current_app.config["UPLOAD_FOLDER"]))
+        now = utcnow()
+        cases = workflow_demo.seed(now, Path(current_app.config["UPLOAD_FOLDER"]))
+        surveys = surveys_demo.seed(now, current_app.config["SECRET_KEY"].encode())
         db.session.commit()
-        click.echo(f"Demo data created, with {cases} cases.")
+        click.echo(f"Demo data created, with {cases} cases and {surveys.ballots} survey ballots.")
     click.echo(f"\nDemo accounts (password for all: {demo.DEMO_PASSWORD}):")
     for account in demo.demo_accounts():
         click.echo(f"  {account.username:<16} {account.name:<12} {account.what}")
+    if surveys is None:
+        # Only the codes' hashes are stored, so they cannot be shown again.
+        click.echo("\nThe open demo survey's invitation codes were shown when the demo was created;"
+                   " an evaluator can issue more on the survey's page.")
+        return
+    click.echo(f"\nInvitation codes for the open survey «{surveys.open_title}»"
+               " (each answers once at http://127.0.0.1:5000/vote):")
+    for community, code in surveys.codes:
+        click.echo(f"  {community:<8} {code}")
 
 
 @users_cli.command("create-admin")

@@ -1,0 +1,83 @@
+"""The demo seed's surveys: published evaluations with a flagged, a hidden and a trending community, and codes."""
+from __future__ import annotations
+
+import re
+from fractions import Fraction
+
+import sqlalchemy as sa
+
+from accounts.models import Organization, utcnow
+from evaluation.statistics import ReviewFlag, is_real_change, newcombe_difference_interval, review_flag
+from extensions import db
+from surveys import services
+from surveys.models import Participation, QuestionType, Survey, SurveyKind, SurveyState
+
+CODE_LINE = re.compile(r"^  (\S+)\s+([A-Z2-9]{4}-[A-Z2-9]{4})$", re.MULTILINE)
+
+
+def quarter(moment) -> int:
+    return moment.year * 4 + (moment.month - 1) // 3
+
+
+def overall(survey: Survey, community: str) -> tuple[int, int, int]:
+    """Return (satisfied, basically, dissatisfied) on the overall question, from the rollups."""
+    question = survey.questions[0]
+    assert question.type == QuestionType.rating3
+    organization_id = db.session.scalar(sa.select(Organization.id).where(Organization.name == community))
+    counts = services.rollup_counts(survey)
+    return tuple(counts.get((organization_id, question.id, option), 0)
+                 for option in ("satisfied", "basically_satisfied", "dissatisfied"))
+
+
+def test_demo_seed_runs_surveys_and_prints_unused_codes(app):
+    runner = app.test_cli_runner()
+    result = runner.invoke(args=["demo", "seed"])
+    assert result.exit_code == 0, result.output
+
+    earlier, later, current = db.session.scalars(sa.select(Survey).order_by(Survey.opens_at)).all()
+    assert [s.state for s in (earlier, later, current)] == [SurveyState.published] * 2 + [SurveyState.open]
+    assert earlier.kind == later.kind == SurveyKind.democratic_evaluation
+    now = utcnow()
+    for survey, back in ((earlier, 2), (later, 1)):
+        assert quarter(now) - quarter(survey.opens_at) == back == quarter(now) - quarter(survey.published_at)
+        start = survey.opens_at
+        assert survey.title == f"{start.year}年第{'一二三四'[(start.month - 1) // 3]}季度党组织书记民主评议"
+    assert services.is_accepting(current, now) and current.owner_organization.name == "东湖街道党工委"
+    for survey in (earlier, later, current):
+        counts = services.rollup_counts(survey)
+        services.rebuild_rollups(survey)
+        assert services.rollup_counts(survey) == counts
+    db.session.rollback()
+
+    ballots = {t.organization.name: t.ballots for t in later.targets}
+    assert ballots["柳营社区"] < later.min_group_size == 5
+    assert sum(overall(later, "柳营社区")) < 5
+    assert all(12 <= n <= 20 for name, n in ballots.items() if name != "柳营社区"), ballots
+
+    s, b, d = overall(later, "石桥村")
+    assert Fraction(d, s + b + d) > Fraction(1, 3)
+    assert review_flag(d, s + b + d) == ReviewFlag.CONFIRMED
+
+    before, after = overall(earlier, "春晖社区"), overall(later, "春晖社区")
+    assert (sum(before[:2]) / sum(before), sum(after[:2]) / sum(after)) == (0.4, 0.9)
+    assert is_real_change(newcombe_difference_interval(sum(before[:2]), sum(before), sum(after[:2]), sum(after)))
+    comment = later.questions[-1]
+    chunhui = next(t.organization_id for t in later.targets if t.organization.name == "春晖社区")
+    assert services.rollup_counts(later)[(chunhui, comment.id, services.ANSWERED)] >= 10
+
+    heading = result.output.index(f"Invitation codes for the open survey «{current.title}»")
+    printed = CODE_LINE.findall(result.output[heading:])
+    assert len(printed) == len({code for _, code in printed}) == 15
+    assert {t.organization.name for t in current.targets} == {name for name, _ in printed}
+    key = app.config["SECRET_KEY"].encode()
+    for community, code in printed:
+        invitation = services.find_invitation(current, code, key)
+        assert db.session.get(Organization, invitation.organization_id).name == community
+        assert services.has_participated(current, services.Voter(invitation=invitation)) is False
+    assert db.session.scalar(sa.select(sa.func.count()).select_from(Participation).where(
+        Participation.survey_id == current.id, Participation.invitation_id.is_not(None))) == 0
+
+    again = runner.invoke(args=["demo", "seed"])
+    assert again.exit_code == 0 and "nothing added" in again.output
+    assert "shown when the demo was created" in again.output and not CODE_LINE.search(again.output)
+    assert db.session.scalar(sa.select(sa.func.count()).select_from(Survey)) == 3
