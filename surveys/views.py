@@ -7,7 +7,7 @@ from datetime import datetime, timedelta
 
 import segno
 from flask import Blueprint, current_app, flash, redirect, render_template, request, url_for
-from flask_babel import gettext as _, get_timezone, lazy_gettext as _l, ngettext, to_user_timezone, to_utc
+from flask_babel import gettext as _, get_timezone, lazy_gettext as _l, lazy_pgettext, ngettext, to_user_timezone, to_utc
 from flask_login import current_user
 from markupsafe import Markup
 from wtforms.fields.choices import SelectChoice
@@ -34,8 +34,9 @@ KIND_LABELS = {
 STATUS_LABELS = {
     "draft": _l("Draft"),
     "scheduled": _l("Scheduled"),
-    "open": _l("Open"),
-    "closed": _l("Closed"),
+    # A survey that is open or closed is not a case that is: other words in Chinese.
+    "open": lazy_pgettext("survey state", "Open"),
+    "closed": lazy_pgettext("survey state", "Closed"),
     "published": _l("Published"),
 }
 ANONYMITY_LABELS = {Anonymity.anonymous: _l("Anonymous"), Anonymity.identified: _l("Identified")}

@@ -118,3 +118,19 @@ def test_services_never_import_flask():
                 names = [node.module]
             for name in names:
                 assert name.split(".")[0] not in forbidden, f"{path} imports {name}"
+
+
+def test_the_chinese_catalog_is_complete_and_names_states_as_declared(app):
+    from babel.messages.pofile import read_po
+    from flask_babel import force_locale, gettext
+
+    from workflow.machine import State
+
+    with open(ROOT / "translations" / "zh_Hans" / "LC_MESSAGES" / "messages.po", "rb") as po:
+        catalog = read_po(po, locale="zh_Hans")
+    for message in catalog:
+        if message.id:
+            strings = [message.string] if isinstance(message.string, str) else list(message.string)
+            assert all(strings) and not message.fuzzy, message.id
+    with app.test_request_context(), force_locale("zh_Hans"):
+        assert {state: gettext(state.label) for state in State} == {state: state.label_zh for state in State}
