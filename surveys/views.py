@@ -136,7 +136,9 @@ def _load(survey_id: int) -> Survey:
 def _done(survey: Survey, fragment: str, message: str, **context):
     """Answer a successful mutation: the updated partial for htmx, else a redirect to the survey."""
     if wants_fragment():
-        return render_template(fragment, **_survey_context(survey, **context))
+        return render_template(fragment, **_survey_context(survey, **context)) + render_template(
+            "_flash_oob.html", message=message
+        )
     flash(message, "success")
     return redirect(url_for("surveys.show", survey_id=survey.id), 303)
 

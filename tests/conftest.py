@@ -232,7 +232,6 @@ def world(make, app):
     )
     db.session.commit()
     evaluator = make.user((Role.evaluator, township), username="evaluator")
-    survey = _open_evaluation(evaluator, community)
     return {
         "district": district, "township": township, "community": community, "other_community": other_community,
         "admin": make.admin(username="admin"),
@@ -245,8 +244,13 @@ def world(make, app):
         "term": term,
         "category": category,
         "case": case,
-        "survey": survey,
     }
+
+
+@pytest.fixture
+def survey(world):
+    """An open democratic evaluation of the world's community, by the township's evaluator."""
+    return _open_evaluation(world["evaluator"], world["community"])
 
 
 def _open_evaluation(evaluator, community):

@@ -25,12 +25,14 @@ def build_urls(app, methods: set[str], ids: dict[str, int], prefix: str = ""):
             yield rule.endpoint, app.url_for(rule.endpoint, **args)
 
 
-def ids_for(world) -> dict[str, int]:
+def ids_for(world, survey=None) -> dict[str, int]:
     """Return the ids that fill url_map arguments of the same names."""
     case = world["case"]
-    return {
+    ids = {
         "organization_id": world["community"].id, "user_id": world["resident"].id, "term_id": world["term"].id,
         "case_id": case.id, "photo_id": case.photos[0].id, "category_id": world["category"].id,
-        "code": case.tracking_code, "survey_id": world["survey"].id,
-        "question_id": world["survey"].questions[0].id,
+        "code": case.tracking_code,
     }
+    if survey is not None:
+        ids.update(survey_id=survey.id, question_id=survey.questions[0].id)
+    return ids

@@ -13,9 +13,9 @@ from tests.helpers import build_urls, duplicate_ids, ids_for, soup
 ROOT = Path(__file__).resolve().parents[1]
 
 
-def test_every_post_route_refuses_a_missing_csrf_token(app, client, world):
+def test_every_post_route_refuses_a_missing_csrf_token(app, client, world, survey):
     client.login("admin")
-    urls = list(build_urls(app, {"POST"}, ids_for(world)))
+    urls = list(build_urls(app, {"POST"}, ids_for(world, survey)))
     assert len(urls) >= 10
     for endpoint, url in urls:
         response = client.post(url, csrf=False)
@@ -42,18 +42,18 @@ def _check_security_headers(response, where):
     assert "frame-ancestors 'none'" in csp and "script-src 'self'" in csp and "unsafe-inline" not in csp, where
 
 
-def _get_pages(app, client, world):
-    for endpoint, url in build_urls(app, {"GET"}, ids_for(world)):
+def _get_pages(app, client, world, survey):
+    for endpoint, url in build_urls(app, {"GET"}, ids_for(world, survey)):
         yield endpoint, url, client.get(url)
 
 
-def test_every_response_carries_the_security_headers(app, client, world):
-    for endpoint, _url, response in _get_pages(app, client, world):
+def test_every_response_carries_the_security_headers(app, client, world, survey):
+    for endpoint, _url, response in _get_pages(app, client, world, survey):
         _check_security_headers(response, endpoint)
     _check_security_headers(client.get("/no-such-page"), "404")
     _check_security_headers(client.post("/logout", csrf=False), "400")
     client.login("admin")
-    for endpoint, _url, response in _get_pages(app, client, world):
+    for endpoint, _url, response in _get_pages(app, client, world, survey):
         _check_security_headers(response, endpoint)
 
 
@@ -72,10 +72,10 @@ RESIDENT_PAGES = {"ballots.ballot": 403, "ballots.code_ballot": 303}
     "language, signed_in_marker, visitor_marker", [("en", "Log out", "Log in"), ("zh-CN", "退出登录", "登录")]
 )
 def test_every_page_renders_in_both_languages_without_duplicate_ids(
-    app, client, world, language, signed_in_marker, visitor_marker
+    app, client, world, survey, language, signed_in_marker, visitor_marker
 ):
     headers = {"Accept-Language": language}
-    pages = list(build_urls(app, {"GET"}, ids_for(world)))
+    pages = list(build_urls(app, {"GET"}, ids_for(world, survey)))
     for endpoint, url in pages:
         if endpoint in ANONYMOUS_PAGES:
             response = client.get(url, headers=headers)

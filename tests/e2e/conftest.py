@@ -9,15 +9,16 @@ import pytest
 from axe_playwright_python.sync_playwright import Axe
 from flask_babel import force_locale, gettext
 from playwright.sync_api import expect, sync_playwright
-from sqlalchemy import select
+from sqlalchemy import select, update
 from werkzeug.serving import make_server
 
 import config
 from accounts import demo
 from accounts.auth import password_hasher
-from accounts.models import User
+from accounts.models import User, utcnow
 from app import create_app
 from extensions import db
+from workflow import demo as workflow_demo
 
 CHROMIUM = Path("/usr/bin/chromium")
 CHROMIUM_ARGS = [
@@ -41,11 +42,13 @@ def pytest_collection_modifyitems(items):
 
 @pytest.fixture(scope="session")
 def app(tmp_path_factory):
-    """The app on its own SQLite file, seeded with the demo data; SQLite only, unlike the root fixture."""
-    database = tmp_path_factory.mktemp("e2e") / "lianxin.sqlite3"
+    """The app on its own SQLite file, seeded with the demo people and cases; SQLite only, unlike the root fixture."""
+    folder = tmp_path_factory.mktemp("e2e")
+    database = folder / "lianxin.sqlite3"
 
     class E2EConfig(config.TestConfig):
         SQLALCHEMY_DATABASE_URI = f"sqlite:///{database}"
+        UPLOAD_FOLDER = str(folder / "uploads")
         # The defaults, pinned: the throttling test counts attempts against them whatever the environment says.
         LOGIN_LIMIT_PER_ACCOUNT = "5 per 15 minutes"
         LOGIN_LIMIT_PER_IP = "30 per 15 minutes"
@@ -54,16 +57,39 @@ def app(tmp_path_factory):
     with app.app_context():
         db.create_all()
         demo.seed(password_hasher())
+        workflow_demo.seed(utcnow(), Path(app.config["UPLOAD_FOLDER"]))
         db.session.commit()
     yield app
     with app.app_context():
         db.engine.dispose()
 
 
+def close_when_dropped(wsgi_app):
+    """Close what the app answers even when the browser drops the connection mid-response.
+
+    Werkzeug's server then fails while draining the socket, before it closes the response; a static file
+    left open warns (ResourceWarning), and the warning fails whichever test is running.
+    """
+
+    def app(environ, start_response):
+        body = wsgi_app(environ, start_response)
+
+        def chunks():
+            try:
+                yield from body
+            finally:
+                if hasattr(body, "close"):
+                    body.close()
+
+        return chunks()
+
+    return app
+
+
 @pytest.fixture(scope="session")
 def base_url(app):
     """Serve the app on a free local port for the whole session."""
-    server = make_server("127.0.0.1", 0, app, threaded=True)
+    server = make_server("127.0.0.1", 0, close_when_dropped(app), threaded=True)
     thread = threading.Thread(target=server.serve_forever, daemon=True)
     thread.start()
     yield f"http://127.0.0.1:{server.server_port}"
@@ -88,11 +114,11 @@ def browser():
 
 @pytest.fixture
 def new_page(browser, base_url):
-    """Open pages in fresh browser contexts (no cookies), closed after the test."""
+    """Open pages in fresh browser contexts (no cookies), closed after the test; options go to new_context."""
     contexts = []
 
-    def open_page(locale: str = "en-US"):
-        context = browser.new_context(base_url=base_url, locale=locale)
+    def open_page(locale: str = "en-US", **options):
+        context = browser.new_context(base_url=base_url, locale=locale, **options)
         contexts.append(context)
         return context.new_page()
 
@@ -131,6 +157,42 @@ def tr(app):
             return gettext(message, **variables)
 
     return translate
+
+
+@pytest.fixture
+def forget_language_choices(app):
+    """Clear the languages stored on accounts after the test, so later logins start in English again."""
+    yield
+    with app.app_context():
+        db.session.execute(update(User).values(locale=None))
+        db.session.commit()
+
+
+@pytest.fixture(scope="session")
+def switch_language():
+    """Switch a page to a locale with the header's language button, staying on the same page."""
+
+    def switch(page, locale: str) -> None:
+        if locale == "zh_Hans":
+            page.get_by_role("button", name="简体中文").click()
+        elif page.locator("html").get_attribute("lang") != "en":
+            page.get_by_role("button", name="English").click()
+        expect(page.locator("html")).to_have_attribute("lang", "zh-Hans" if locale == "zh_Hans" else "en")
+
+    return switch
+
+
+@pytest.fixture(scope="session")
+def duplicate_ids():
+    """Return the ids that more than one element of the page carries."""
+
+    def collect(page) -> list[str]:
+        return page.evaluate(
+            "() => { const ids = [...document.querySelectorAll('[id]')].map(e => e.id);"
+            " return [...new Set(ids.filter((id, i) => ids.indexOf(id) !== i))]; }"
+        )
+
+    return collect
 
 
 @pytest.fixture(scope="session")
