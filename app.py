@@ -29,6 +29,7 @@ def create_app(config_class: type[config.Config] = config.Config) -> Flask:
     from accounts import auth, cli as accounts_cli, views as accounts_views, admin_views
     from workflow import category_views, cli as workflow_cli, resident_views, views as workflow_views
     from surveys import ballot_views, views as survey_views
+    from evaluation import cli as evaluation_cli
 
     ext.babel.init_app(app, locale_selector=i18n.select_locale)
     auth.init_app(app)
@@ -48,4 +49,5 @@ def create_app(config_class: type[config.Config] = config.Config) -> Flask:
     register_error_handlers(app)
     accounts_cli.init_app(app)
     workflow_cli.init_app(app)
+    evaluation_cli.init_app(app)
     return app

@@ -9,13 +9,14 @@ from datetime import datetime
 from typing import Mapping
 
 from flask_babel import format_datetime, lazy_gettext as _l
-from sqlalchemy import delete, func, select, update
+from sqlalchemy import delete, func, or_, select, update
 from sqlalchemy.dialects import postgresql, sqlite
 from sqlalchemy.exc import IntegrityError
 
 from accounts.models import Organization, OrgLevel, Role, RoleGrant, SecretaryTerm, User
 from accounts.services import evaluator_scope
 from errors import Conflict, NotFound, PermissionDenied, ValidationFailed
+from evaluation.settings import record_result_settings
 from extensions import db
 from surveys.models import (
     Anonymity, Ballot, BallotAnswer, Invitation, Participation, Question, QuestionType, Rollup, Survey,
@@ -279,8 +280,12 @@ def open_survey(actor: User, survey: Survey, now: datetime, immediately: bool = 
         problems.append(_l("Choose at least one community."))
     if survey.closes_at <= now:
         problems.append(_l("The closing time has passed; set a later one."))
+    today = now.date()
+    # The term in force on the opening day, which a backdated opening may place before a successor's.
     terms = {t.organization_id: t for t in db.session.scalars(select(SecretaryTerm).where(
-        SecretaryTerm.organization_id.in_([t.organization_id for t in survey.targets]), SecretaryTerm.end_date.is_(None)
+        SecretaryTerm.organization_id.in_([t.organization_id for t in survey.targets]),
+        SecretaryTerm.start_date <= today,
+        or_(SecretaryTerm.end_date.is_(None), SecretaryTerm.end_date >= today),
     ))}
     if survey.kind == SurveyKind.democratic_evaluation:
         vacant = [t.organization.name for t in survey.targets if t.organization_id not in terms]
@@ -321,13 +326,15 @@ def close_survey(actor: User, survey: Survey, now: datetime) -> Survey:
 
 
 def publish_survey(actor: User, survey: Survey, now: datetime) -> Survey:
-    """Publish a closed survey's results."""
+    """Publish a closed survey's results with the evaluation settings in force."""
     if effective_state(survey, now) != SurveyState.closed:
         raise Conflict(_l("Only a closed survey can be published."))
     if survey.state == SurveyState.open:
         close_survey(actor, survey, now)
     survey.state = SurveyState.published
     survey.published_at = now
+    # The published figures keep the θ, m and weights of today, whatever the settings become.
+    record_result_settings(survey, now)
     db.session.flush()
     return survey
 

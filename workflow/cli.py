@@ -6,6 +6,7 @@ from flask import Flask, current_app
 from flask.cli import AppGroup
 
 from accounts.models import utcnow
+from evaluation import case_figures
 from extensions import db, writing
 from workflow import services
 
@@ -21,9 +22,14 @@ def time_limits() -> services.TimeLimits:
 
 @workflow_cli.command("sweep")
 def sweep_command() -> None:
-    """Mark overdue cases, supervise long-overdue ones and close resolved cases without feedback."""
+    """Mark overdue cases, supervise long-overdue ones, close resolved cases without feedback, refresh case figures."""
+    now = utcnow()
     with writing():
-        report = services.sweep(utcnow(), time_limits())
+        report = services.sweep(now, time_limits())
+        db.session.commit()
+        # Recent cases still move; older months are recomputed by `flask evaluation refresh`.
+        this_month = case_figures.month_start(now)
+        case_figures.refresh_case_figures(now, [case_figures.add_months(this_month, -1), this_month])
         db.session.commit()
     click.echo(
         f"{report.marked_overdue} marked overdue, {report.supervised} put under supervision, "

@@ -10,6 +10,7 @@ from sqlalchemy import select
 from accounts.models import Organization, OrgLevel, Role, User
 from accounts.services import open_term
 from extensions import db
+from evaluation import case_figures
 from workflow import services
 from workflow.machine import Party
 from workflow.models import Case, Category, Priority, Satisfaction
@@ -68,8 +69,10 @@ def seed(now: datetime, upload_dir: Path, rng: random.Random | None = None) -> i
             community = rng.choice(communities)
             _play(scenario, community, categories, now, upload_dir, rng)
             filed += 1
-    # Let the time limits catch up with the backdated cases, as the scheduled sweep would.
+    # Let the time limits catch up with the backdated cases, as the scheduled sweep would,
+    # and compute the case figures the evaluation reads.
     services.sweep(now, services.TimeLimits())
+    case_figures.refresh_case_figures(now)
     return filed
 
 

@@ -128,8 +128,8 @@ ACTIONS: Mapping[str, Action] = {
                 {State.accepted, State.assigned, State.in_progress}, State.submitted, {Party.secretary},
                 [Field.reason]),
         _action("withdraw", N_("Withdraw"), WITHDRAWABLE, State.withdrawn, {Party.owner}),
-        _action("comment", N_("Comment"), ANY_STATE, None,
-                {Party.member, Party.secretary, Party.assignee, Party.owner}, [Field.text]),
+        # A secretary or an assignee is always also a member (see services.parties_for).
+        _action("comment", N_("Comment"), ANY_STATE, None, {Party.member, Party.owner}, [Field.text]),
     )
 }
 
@@ -188,4 +188,21 @@ def mermaid_diagram() -> str:
     for state in State:
         if not state.is_open:
             lines.append(f"    {state.value} --> [*]")
+    return "\n".join(lines)
+
+
+def _state_list(states: frozenset[State]) -> str:
+    if states == ANY_STATE:
+        return "any"
+    return ", ".join(s.value for s in State if s in states)
+
+
+def markdown_table() -> str:
+    """Return the actions as a Markdown table (who, from, to, requires), built from the declaration."""
+    lines = ["| action | who | from | to | requires |", "|---|---|---|---|---|"]
+    for action in ACTIONS.values():
+        who = ", ".join(sorted(p.value for p in action.parties))
+        to = "(same)" if action.target is None else action.target.value
+        requires = ", ".join(f.value for f in action.requires) or "—"
+        lines.append(f"| {action.name} | {who} | {_state_list(action.sources)} | {to} | {requires} |")
     return "\n".join(lines)

@@ -10,7 +10,8 @@ from pathlib import Path
 from flask_babel import lazy_gettext as _l
 from PIL import Image, UnidentifiedImageError
 from sqlalchemy import func, or_, select
-from sqlalchemy.orm import selectinload
+from sqlalchemy.orm import lazyload, selectinload
+from sqlalchemy.orm.attributes import flag_modified
 from sqlalchemy.orm.exc import StaleDataError
 
 from accounts.models import Organization, Role, User
@@ -271,7 +272,11 @@ def take_action(
     now: datetime,
 ) -> CaseEvent:
     """Apply one workflow action: check it, change the case, append exactly one event."""
-    if seen_version is not None and seen_version != case.version:
+    action = ACTIONS.get(action_name)
+    if action is None or not parties & action.parties:
+        raise PermissionDenied(_l("You may not do this to this case."))
+    # A comment changes nothing it could overwrite, so it needs no fresh version.
+    if seen_version is not None and seen_version != case.version and action.target is not None:
         raise StaleCase(case, events_since(case, seen_version))
     from_state = case.state
     try:
@@ -287,13 +292,18 @@ def take_action(
 
     note, public, detail = _apply_effects(case, action_name, data, parties, now)
     case.state = to_state
+    if ACTIONS[action_name].target is not None:
+        # Write the row even when nothing else changed (the same assignee again), so the version moves and guards it.
+        flag_modified(case, "state")
     event = _append_event(case, action_name, from_state, to_state, actor=actor, now=now, note=note,
                           public=public, detail=detail)
     try:
         db.session.flush()
     except StaleDataError:
+        # Someone else's transition committed between our read and our write.
         db.session.rollback()
-        raise Conflict(_l("This case was changed by someone else meanwhile. Reload it and try again.")) from None
+        fresh = db.session.get(Case, case.id)
+        raise StaleCase(fresh, events_since(fresh, seen_version if seen_version is not None else 0)) from None
     return event
 
 
@@ -357,7 +367,9 @@ def _apply_effects(case: Case, action_name: str, data: ActionInput, parties, now
         case.accepted_at = case.responded_at = case.resolve_due_at = None
         case.submitted_at = now
         case.respond_due_at = now + timedelta(hours=case.category.respond_hours(case.priority))
+        # The higher organization's clock starts afresh, supervision included.
         case.overdue = False
+        case.supervised_at = None
         note = data.reason.strip()
     elif action_name == "withdraw":
         case.closed_at = now
@@ -419,7 +431,9 @@ def events_since(case: Case, version: int) -> list[CaseEvent]:
 
 def timeline(case: Case, internal: bool) -> list[CaseEvent]:
     """Return the case's events, only the public ones unless the viewer may see internal notes."""
-    query = select(CaseEvent).where(CaseEvent.case_id == case.id).options(selectinload(CaseEvent.actor))
+    query = select(CaseEvent).where(CaseEvent.case_id == case.id).options(
+        selectinload(CaseEvent.actor).lazyload(User.grants)
+    )
     if not internal:
         query = query.where(CaseEvent.public)
     return list(db.session.scalars(query.order_by(CaseEvent.id)))
@@ -428,7 +442,7 @@ def timeline(case: Case, internal: bool) -> list[CaseEvent]:
 def assignable_members(case: Case) -> list[User]:
     return list(db.session.scalars(
         select(User).where(User.active, User.grants.any(role=Role.member, organization_id=case.organization_id))
-        .order_by(User.name)
+        .options(lazyload(User.grants)).order_by(User.name)
     ))
 
 
@@ -450,22 +464,20 @@ def sweep(now: datetime, limits: TimeLimits) -> SweepReport:
     """Mark overdue cases, put long-overdue ones under supervision, close resolved ones without feedback."""
     report = SweepReport()
     dialect = db.session.get_bind().dialect.name
-    open_with_deadline = [State.submitted, State.accepted, State.assigned, State.in_progress]
-    late = or_(
-        (Case.state == State.submitted) & (Case.respond_due_at < now),
-        Case.state.in_(open_with_deadline[1:]) & (Case.resolve_due_at < now),
-    )
-    grace = now - timedelta(hours=limits.escalation_grace_hours)
+    grace = timedelta(hours=limits.escalation_grace_hours)
     for case in db.session.scalars(_locked(
-        select(Case).where(late, or_(~Case.overdue, Case.supervised_at.is_(None))).order_by(Case.id), dialect
+        select(Case).where(late_expression(now), or_(~Case.overdue, Case.supervised_at.is_(None))).order_by(Case.id),
+        dialect,
     )):
         if not case.overdue:
             case.overdue = True
             report.marked_overdue += 1
             _append_event(case, "overdue", case.state, case.state, actor=None, now=now, public=False)
         due = case.due_at
+        # A case waiting for the resident is late only by the time that passed before its clock stopped.
+        clock = case.hold_started_at if case.state == State.on_hold and case.hold_started_at else now
         parent = case.organization.parent
-        if case.supervised_at is None and due is not None and due < grace and parent is not None:
+        if case.supervised_at is None and due is not None and clock - due > grace and parent is not None:
             case.supervised_at = now
             report.supervised += 1
             _append_event(case, "supervise", case.state, case.state, actor=None, now=now, public=False,
@@ -562,11 +574,12 @@ def list_cases(user: User, filters: CaseFilters, now: datetime) -> CasePage:
     if filters.mine:
         conditions.append(Case.assignee_id == user.id)
     if filters.q.strip():
-        like = f"%{filters.q.strip().lower()}%"
+        needle = filters.q.strip().lower()
         code = "".join(ch for ch in filters.q.upper() if ch.isalnum())
-        matches = [func.lower(Case.title).like(like), func.lower(Case.description).like(like),
-                   func.lower(Case.address).like(like), Case.tracking_code == code]
-        if filters.q.strip().lstrip("#").isdigit():
+        # autoescape: a % or _ typed by the user is searched for, not a wildcard.
+        matches = [func.lower(column).contains(needle, autoescape=True)
+                   for column in (Case.title, Case.description, Case.address)] + [Case.tracking_code == code]
+        if filters.q.strip().lstrip("#").isdecimal() and len(filters.q.strip().lstrip("#")) <= 9:
             matches.append(Case.id == int(filters.q.strip().lstrip("#")))
         conditions.append(or_(*matches))
 

@@ -680,7 +680,7 @@ def test_error_answers_have_unique_ids_in_both_languages(world, login, headers):
     ]
     act(case, "comment", world["assignee"], text="Seen")
     act(case, "accept", world["assignee"])
-    answers.append(client.post(f"/cases/{case.id}/actions", {"action": "comment", "version": 1, "text": "x"},
+    answers.append(client.post(f"/cases/{case.id}/actions", {"action": "reject", "version": 1, "reason": "x"},
                                headers=headers))
     assert [r.status_code for r in answers] == [422, 422, 422, 409]
     for response in answers:

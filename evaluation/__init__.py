@@ -1,0 +1,1 @@
+"""Aggregated ratings per secretary term, the case three rates, review flags, charts and exports."""
