@@ -16,17 +16,26 @@ import tempfile
 import time
 import urllib.error
 import urllib.request
+from collections.abc import Callable
 from dataclasses import dataclass
 from pathlib import Path
 from urllib.parse import urlencode
 
+from flask import Flask
+from sqlalchemy import event
+
+import config
 from accounts.demo import DEMO_PASSWORD
+from accounts.models import utcnow
+from app import create_app
+from bench import data
+from bench.data import HOST, USER_AGENT, Request
+from extensions import db
 
 ROOT = Path(__file__).resolve().parent.parent
 BENCH_DIR = ROOT / "bench"
 RESULTS_PATH = BENCH_DIR / "results.json"
 REPORT_LUA = BENCH_DIR / "report.lua"
-HOST = "127.0.0.1"
 WORKERS = 2
 #: Unrecorded load before each measured run, so first-request costs (template compiling,
 #: lazy imports, connection pools) stay out of the figures.
@@ -37,32 +46,112 @@ STARTUP_TIMEOUT_S = 30
 SETUP_TIMEOUT_S = 300
 CSRF_RE = re.compile(r'name="csrf_token"[^>]*value="([^"]+)"')
 FORM_TYPE = "application/x-www-form-urlencoded"
+#: The rate limits, raised so that they never answer 429 to the bench.
+NO_LIMIT = "1000000 per minute"
+#: Requests a second no server here reaches: a write endpoint's rows are sized from these and
+#: the duration, since every request uses up a case, voter or code and a run stops when they run out.
+FEED_RPS = {"project": 2000, "bare": 5000}
+#: Rows beyond that for the check, the statement count and what wrk's own request check skips.
+FEED_SPARE = 25
 
 
 @dataclass(frozen=True)
 class Target:
-    """One request wrk repeats: method, path, form body, and text a correct answer contains."""
+    """One request wrk repeats: method, path, form body, the status and text a correct answer has.
+
+    `expect` is looked for in the body and in the Location header, so a redirect can be checked too.
+    """
 
     method: str
     path: str
     body: str = ""
     expect: str = ""
+    status: int = 200
+
+
+@dataclass(frozen=True)
+class Login:
+    """A signed-in session: its Cookie header and the CSRF token its forms carry."""
+
+    cookie: str
+    csrf_token: str
+
+
+@dataclass
+class Run:
+    """What an endpoint's preparation may use: the project app in this process and the run's length."""
+
+    app: Flask
+    tmp: Path
+    duration_s: int
+    evaluation: data.Evaluation | None = None
+
+    def feed_size(self, side: str) -> int:
+        """Return how many fresh requests one side of an endpoint may need at most."""
+        return FEED_RPS[side] * (self.duration_s + WARMUP_S + 1) + FEED_SPARE
+
+    def open_evaluation(self) -> data.Evaluation:
+        """Return the evaluation both ballot endpoints vote in, opening it the first time."""
+        if self.evaluation is None:
+            self.evaluation = data.open_evaluation(self.app, utcnow())
+        return self.evaluation
+
+
+#: Prepares an endpoint's data; returns the requests each side ("project", "bare") sends once each.
+Prepare = Callable[[Run, Login | None], dict[str, list[Request]]]
 
 
 @dataclass(frozen=True)
 class Endpoint:
     """A project request and the bare request doing the least work for the same job.
 
-    `project` None measures the bare request alone, as a baseline for later write endpoints;
-    `login_as` names the demo user whose signed-in session the project request carries.
+    `project` None measures the bare request alone, as the baseline of the write endpoints;
+    `login_as` names the demo user whose signed-in session the project request carries;
+    `prepare` adds the rows the endpoint needs just before it is loaded; `versus_insert` also
+    loads the bare single-row insert in the same turns, for the ratio to it.
     """
 
     name: str
     project: Target | None
     bare: Target
     login_as: str | None = None
+    prepare: Prepare | None = None
+    versus_insert: bool = False
 
 
+def prepare_case_list(run: Run, _login: Login | None) -> dict[str, list[Request]]:
+    """Add the 10,000 cases the member's list filters."""
+    total = data.add_list_cases(run.app, utcnow())
+    print(f"  {total} cases in the database", flush=True)
+    return {}
+
+
+def prepare_accept(run: Run, login: Login | None) -> dict[str, list[Request]]:
+    """Add a submitted case for each "accept" the project side may send."""
+    cases = data.accept_requests(run.app, login.cookie, login.csrf_token, run.feed_size("project"), utcnow())
+    return {"project": cases}
+
+
+def prepare_account_ballots(run: Run, _login: Login | None) -> dict[str, list[Request]]:
+    """Add a signed-in resident for each project ballot and an invitation for each bare one."""
+    evaluation = run.open_evaluation()
+    return {
+        "project": data.resident_ballot_requests(run.app, evaluation, run.feed_size("project")),
+        "bare": data.bare_ballot_requests(run.app, evaluation, run.feed_size("bare"), seed=1),
+    }
+
+
+def prepare_code_ballots(run: Run, _login: Login | None) -> dict[str, list[Request]]:
+    """Issue a code for each project ballot and add an invitation for each bare one."""
+    evaluation = run.open_evaluation()
+    return {
+        "project": data.code_ballot_requests(run.app, evaluation, run.feed_size("project")),
+        "bare": data.bare_ballot_requests(run.app, evaluation, run.feed_size("bare"), seed=2),
+    }
+
+
+INSERT = Target("POST", "/insert", body="note=bench", status=204)
+BARE_BALLOT = Target("POST", "/ballot-bare", status=204)
 ENDPOINTS = [
     Endpoint("login_page", Target("GET", "/login", expect='name="csrf_token"'), Target("GET", "/static-page")),
     Endpoint(
@@ -71,8 +160,58 @@ ENDPOINTS = [
         Target("GET", "/rows", expect="<table>"),
         login_as="eval.district",
     ),
-    Endpoint("insert", None, Target("POST", "/insert", body="note=bench")),
+    Endpoint("insert", None, INSERT),
+    Endpoint(
+        "case_list",
+        Target("GET", "/cases", expect='id="case-results"'),
+        Target("GET", "/cases-rows", expect="<table>"),
+        login_as="sec.chunhui",
+        prepare=prepare_case_list,
+    ),
+    Endpoint(
+        "accept",
+        Target("POST", "/cases/<id>/actions", expect="/cases/", status=303),
+        INSERT,
+        login_as="sec.chunhui",
+        prepare=prepare_accept,
+    ),
+    Endpoint(
+        "ballot_account",
+        Target("POST", "/surveys/<id>/ballot", expect="/vote/thanks", status=303),
+        BARE_BALLOT,
+        prepare=prepare_account_ballots,
+        versus_insert=True,
+    ),
+    Endpoint(
+        "ballot_code",
+        Target("POST", "/vote/<id>", expect="/vote/thanks", status=303),
+        BARE_BALLOT,
+        prepare=prepare_code_ballots,
+        versus_insert=True,
+    ),
 ]
+
+
+@dataclass
+class Feed:
+    """Requests sent once each, in order, by the check, the statement count, the warm-up and every turn."""
+
+    requests: list[Request]
+    path: Path
+    used: int = 0
+
+    @classmethod
+    def write(cls, requests: list[Request], path: Path) -> Feed:
+        """Write the requests where the wrk script reads them, one a line: path, cookie, body."""
+        path.write_text("".join(f"{r.path}\t{r.cookie}\t{r.body}\n" for r in requests), encoding="utf-8")
+        return cls(requests, path)
+
+    def take(self) -> Request:
+        """Return the next unused request."""
+        if self.used >= len(self.requests):
+            sys.exit(f"{self.path.name}: all {len(self.requests)} prepared requests are used; raise FEED_RPS.")
+        self.used += 1
+        return self.requests[self.used - 1]
 
 
 @dataclass(frozen=True)
@@ -82,6 +221,12 @@ class Side:
     base: str
     target: Target
     cookie: str = ""
+    feed: Feed | None = None
+
+    def take(self) -> Request:
+        """Return the next request to send: the feed's next one, or the target itself."""
+        request = self.feed.take() if self.feed else Request(self.target.path, "", self.target.body)
+        return request if request.cookie else request._replace(cookie=self.cookie)
 
 
 @dataclass(frozen=True)
@@ -93,6 +238,8 @@ class Slice:
     p50_ms: float
     p95_ms: float
     errors: int
+    #: A status answered instead of the expected one, 0 when none was.
+    unexpected_status: int = 0
 
 
 @dataclass(frozen=True)
@@ -103,6 +250,7 @@ class Figures:
     p50_ms: float
     p95_ms: float
     errors: int
+    unexpected_status: int = 0
 
 
 class _NoRedirect(urllib.request.HTTPRedirectHandler):
@@ -179,56 +327,125 @@ def wait_until_up(base: str, path: str, process: subprocess.Popen, log_path: Pat
     sys.exit(f"The server at {base} did not start; its log:\n{log_path.read_text(errors='replace')[-3000:]}")
 
 
-def log_in(base: str, username: str) -> str:
-    """Log in as a demo user and return the Cookie header of the signed-in session."""
+def _opener(*handlers) -> urllib.request.OpenerDirector:
+    opener = urllib.request.build_opener(*handlers)
+    opener.addheaders = [("User-Agent", USER_AGENT)]
+    return opener
+
+
+def log_in(base: str, username: str) -> Login:
+    """Log in as a demo user; return the signed-in session's Cookie header and CSRF token."""
     jar = http.cookiejar.CookieJar()
-    opener = urllib.request.build_opener(urllib.request.HTTPCookieProcessor(jar))
+    opener = _opener(urllib.request.HTTPCookieProcessor(jar))
     with opener.open(base + "/login", timeout=10) as response:
         match = CSRF_RE.search(response.read().decode())
     if match is None:
         sys.exit("The login page has no CSRF token.")
     form = urlencode({"username": username, "password": DEMO_PASSWORD, "csrf_token": match.group(1)}).encode()
-    # Success answers 303 to the home page, which the opener follows.
+    # Success answers 303 to the home page, which the opener follows; that page stores a new
+    # CSRF token in the session, so the cookie is taken after it.
     with opener.open(base + "/login", data=form, timeout=30) as response:
         if response.geturl() != base + "/":
             sys.exit(f"Logging in as {username} failed (ended at {response.geturl()}).")
-    return "; ".join(f"{cookie.name}={cookie.value}" for cookie in jar)
+        match = CSRF_RE.search(response.read().decode())
+    if match is None:
+        sys.exit("The home page has no CSRF token.")
+    return Login("; ".join(f"{cookie.name}={cookie.value}" for cookie in jar), match.group(1))
+
+
+def _headers(request: Request) -> dict[str, str]:
+    headers = {"User-Agent": USER_AGENT}
+    if request.body:
+        headers["Content-Type"] = FORM_TYPE
+    if request.cookie:
+        headers["Cookie"] = request.cookie
+    return headers
 
 
 def check(side: Side) -> None:
-    """Send the request once and stop unless it succeeds without a redirect with the expected text."""
-    target = side.target
-    headers = {"Content-Type": FORM_TYPE, "Cookie": side.cookie} if side.cookie else {"Content-Type": FORM_TYPE}
-    data = target.body.encode() if target.body else None
-    request = urllib.request.Request(side.base + target.path, data=data, headers=headers, method=target.method)
+    """Send the request once and stop unless it has the expected status and text."""
+    target, request = side.target, side.take()
+    url = side.base + request.path
+    outgoing = urllib.request.Request(url, data=request.body.encode() or None, headers=_headers(request),
+                                      method=target.method)
     try:
-        with urllib.request.build_opener(_NoRedirect).open(request, timeout=30) as response:
-            text = response.read().decode(errors="replace")
-    except urllib.error.HTTPError as error:
-        sys.exit(f"{target.method} {side.base}{target.path} answered {error.code}, not 2xx.")
-    if target.expect not in text:
-        sys.exit(f"{target.method} {side.base}{target.path} does not contain {target.expect!r}.")
+        with _opener(_NoRedirect).open(outgoing, timeout=30) as response:
+            status, text, location = response.status, response.read().decode(errors="replace"), ""
+    except urllib.error.HTTPError as error:  # redirects too: _NoRedirect does not follow them
+        status, text, location = error.code, error.read().decode(errors="replace"), error.headers.get("Location", "")
+    if status != target.status:
+        sys.exit(f"{target.method} {url} answered {status}, not {target.status}:\n{text[:2000]}")
+    if target.expect not in text + location:
+        sys.exit(f"{target.method} {url} does not contain {target.expect!r}.")
+
+
+class StatementCounter:
+    """Count the statements sent to the database, leaving out the BEGIN that SQLite's begin hook sends."""
+
+    def __init__(self, engine) -> None:
+        self.engine = engine
+        self.statements: list[str] = []
+
+    def __enter__(self) -> StatementCounter:
+        event.listen(self.engine, "before_cursor_execute", self._record)
+        return self
+
+    def __exit__(self, *exc) -> None:
+        event.remove(self.engine, "before_cursor_execute", self._record)
+
+    def _record(self, _conn, _cursor, statement, *_args) -> None:
+        if not re.fullmatch(r"BEGIN( IMMEDIATE)?", statement.strip()):
+            self.statements.append(statement)
+
+
+def count_statements(app: Flask, side: Side) -> list[str]:
+    """Send the project request in this process, once unrecorded, and return the statements of the second."""
+    client = app.test_client(use_cookies=False)  # the request's own Cookie header, not a jar
+
+    def send():
+        request = side.take()
+        return client.open(request.path, method=side.target.method, data=request.body or None,
+                           headers=_headers(request), environ_base={"REMOTE_ADDR": HOST})
+
+    send()  # a new app's first request loads what later ones find ready
+    with app.app_context():
+        engine = db.engine
+    with StatementCounter(engine) as counter:
+        response = send()
+    engine.dispose()
+    if response.status_code != side.target.status:
+        sys.exit(f"In process, {side.target.method} {side.target.path} answered {response.status_code}.")
+    return counter.statements
 
 
 def load(wrk: str, side: Side, duration_s: int, connections: int) -> Slice:
     """Load one side with wrk for a while and return what it reports."""
+    target, feed = side.target, side.feed
     # One wrk thread: enough for a Flask app, and it leaves the CPUs to the servers.
-    command = [wrk, "-t1", f"-c{connections}", f"-d{duration_s}s", "-s", str(REPORT_LUA)]
+    command = [wrk, "-t1", f"-c{connections}", f"-d{duration_s}s", "-s", str(REPORT_LUA),
+               "-H", f"User-Agent: {USER_AGENT}"]
     if side.cookie:
         command += ["-H", f"Cookie: {side.cookie}"]
-    command.append(side.base + side.target.path)
-    if side.target.method != "GET":
-        command += ["--", side.target.method, side.target.body, FORM_TYPE]
+    command.append(side.base + (target.path if feed is None else "/"))
+    command += ["--", target.method, target.body, FORM_TYPE if target.method != "GET" else "", str(target.status),
+                str(feed.path) if feed else "", str(feed.used) if feed else "0", "1"]
     done = subprocess.run(command, capture_output=True, text=True, timeout=duration_s + 60)
     if done.returncode != 0:
-        sys.exit(f"wrk failed on {side.base}{side.target.path}:\n{done.stderr}")
+        sys.exit(f"wrk failed on {side.base}{target.path}:\n{done.stderr}")
     report = json.loads(next(line for line in done.stdout.splitlines() if line.startswith("{")))
+    if feed is not None:
+        if report["exhausted"]:
+            sys.exit(f"{feed.path.name}: all {len(feed.requests)} prepared requests are used; raise FEED_RPS.")
+        feed.used = report["next"]
+    errors = report["errors"]
     return Slice(
         requests=report["requests"],
         seconds=report["duration_us"] / 1e6,
         p50_ms=report["p50_us"] / 1000,
         p95_ms=report["p95_us"] / 1000,
-        errors=sum(report["errors"].values()),
+        # Any status but the expected one, 4xx/5xx included, is in "unexpected".
+        errors=errors["connect"] + errors["read"] + errors["write"] + errors["timeout"] + report["unexpected"],
+        unexpected_status=report["example"],
     )
 
 
@@ -247,37 +464,44 @@ def combine(slices: list[Slice]) -> Figures:
         p50_ms=sum(s.p50_ms * s.requests for s in slices) / weight,
         p95_ms=sum(s.p95_ms * s.requests for s in slices) / weight,
         errors=sum(s.errors for s in slices),
+        unexpected_status=max(s.unexpected_status for s in slices),
     )
 
 
 def measure(wrk: str, sides: list[Side], duration_s: int, connections: int) -> list[Figures]:
-    """Check and warm up each side, then load them in turns and return their figures."""
+    """Warm up each side, then load them in turns and return their figures."""
     for side in sides:
-        check(side)
         load(wrk, side, WARMUP_S, connections)
     slices: list[list[Slice]] = [[] for _ in sides]
-    # Short turns, so load from anything else on the machine falls on both sides alike.
+    # Short turns, so load from anything else on the machine falls on all sides alike.
     for length in slice_lengths(duration_s):
         for side, runs in zip(sides, slices):
             runs.append(load(wrk, side, length, connections))
     figures = [combine(runs) for runs in slices]
     for side, side_figures in zip(sides, figures):
         if side_figures.errors:
-            print(f"warning: {side_figures.errors} socket errors, timeouts or 4xx/5xx on {side.target.path}",
-                  file=sys.stderr)
+            example = f" (status {side_figures.unexpected_status}, not {side.target.status})" \
+                if side_figures.unexpected_status else ""
+            print(f"warning: {side_figures.errors} socket errors, timeouts or unexpected answers{example} on "
+                  f"{side.target.method} {side.target.path}", file=sys.stderr)
     return figures
 
 
-def result(project: Figures | None, bare: Figures) -> dict[str, float | int | None]:
+def result(endpoint: Endpoint, figures: list[Figures], statements: list[str] | None) -> dict:
     """Return one endpoint's entry of results.json."""
-    if project is None:
+    if endpoint.project is None:
+        [bare] = figures
         return {**_rounded(bare), "ratio": None, "errors": bare.errors}
-    return {
+    project, bare = figures[0], figures[1]
+    row = {
         **_rounded(project),
         "ratio": round(project.rps / bare.rps, 4),
         **{f"bare_{key}": value for key, value in _rounded(bare).items()},
-        "errors": project.errors + bare.errors,
     }
+    if endpoint.versus_insert:
+        insert = figures[2]
+        row |= {"insert_rps": round(insert.rps, 1), "insert_ratio": round(project.rps / insert.rps, 4)}
+    return row | {"sql_statements": len(statements), "errors": sum(f.errors for f in figures)}
 
 
 def _rounded(figures: Figures) -> dict[str, float]:
@@ -287,14 +511,54 @@ def _rounded(figures: Figures) -> dict[str, float]:
 
 def print_table(results: dict[str, dict]) -> None:
     """Print the figures as a table."""
-    print(f"\n{'endpoint':<14}{'rps':>10}{'p50 ms':>10}{'p95 ms':>10}{'bare rps':>10}{'ratio':>8}")
+    print(f"\n{'endpoint':<16}{'rps':>9}{'p50 ms':>9}{'p95 ms':>9}{'bare rps':>10}{'ratio':>8}"
+          f"{'insert rps':>12}{'vs insert':>11}{'SQL':>5}")
     for name, row in results.items():
         bare_rps = f"{row['bare_rps']:.1f}" if "bare_rps" in row else "—"
         ratio = f"{row['ratio']:.3f}" if row["ratio"] is not None else "—"
-        print(f"{name:<14}{row['rps']:>10.1f}{row['p50_ms']:>10.2f}{row['p95_ms']:>10.2f}{bare_rps:>10}{ratio:>8}")
+        insert_rps = f"{row['insert_rps']:.1f}" if "insert_rps" in row else "—"
+        insert_ratio = f"{row['insert_ratio']:.3f}" if "insert_ratio" in row else "—"
+        statements = str(row.get("sql_statements", "—"))
+        print(f"{name:<16}{row['rps']:>9.1f}{row['p50_ms']:>9.2f}{row['p95_ms']:>9.2f}{bare_rps:>10}{ratio:>8}"
+              f"{insert_rps:>12}{insert_ratio:>11}{statements:>5}")
 
 
-def bench(endpoints: list[Endpoint], duration_s: int, connections: int) -> dict[str, dict]:
+def bench_config(env: dict[str, str]) -> type[config.Config]:
+    """Return the servers' configuration for the project app in this process, whatever was imported before."""
+    names = ("RATELIMIT_STORAGE_URI", "LOGIN_LIMIT_PER_IP", "LOGIN_LIMIT_PER_ACCOUNT", "BALLOT_LIMIT_PER_IP")
+    return type("BenchConfig", (config.Config,), {
+        "SQLALCHEMY_DATABASE_URI": env["DATABASE_URL"], "SECRET_KEY": env["SECRET_KEY"],
+        "SESSION_COOKIE_SECURE": False, **{name: env[name] for name in names},
+    })
+
+
+def load_endpoint(wrk: str, run: Run, endpoint: Endpoint, bases: dict[str, str], connections: int,
+                  show_sql: bool) -> dict:
+    """Prepare one endpoint's data, check and load its sides and return its entry of results.json."""
+    started = time.monotonic()
+    login = log_in(bases["project"], endpoint.login_as) if endpoint.login_as else None
+    requests = endpoint.prepare(run, login) if endpoint.prepare else {}
+    if requests:
+        counts = ", ".join(f"{len(lines)} for the {side} side" for side, lines in requests.items())
+        print(f"  {counts} prepared in {time.monotonic() - started:.0f} s", flush=True)
+    feeds = {side: Feed.write(lines, run.tmp / f"{endpoint.name}-{side}.feed") for side, lines in requests.items()}
+    with run.app.app_context():
+        db.engine.dispose()  # the preparation's connections; the servers write next
+    sides = [Side(bases["bare"], endpoint.bare, feed=feeds.get("bare"))]
+    if endpoint.project is not None:
+        sides.insert(0, Side(bases["project"], endpoint.project, login.cookie if login else "", feeds.get("project")))
+    if endpoint.versus_insert:
+        sides.append(Side(bases["bare"], INSERT))
+    for side in sides:
+        check(side)
+    statements = count_statements(run.app, sides[0]) if endpoint.project is not None else None
+    if show_sql and statements is not None:
+        print("\n".join(f"  [{n}] {' '.join(s.split())}" for n, s in enumerate(statements, start=1)))
+    print(f"Loading {endpoint.name} for {run.duration_s}s per app…", flush=True)
+    return result(endpoint, measure(wrk, sides, run.duration_s, connections), statements)
+
+
+def bench(endpoints: list[Endpoint], duration_s: int, connections: int, show_sql: bool = False) -> dict[str, dict]:
     """Set up a fresh demo database, serve both apps, load each endpoint pair and return the results."""
     wrk = ensure_wrk()
     with tempfile.TemporaryDirectory(prefix="lianxin-bench-") as tmp:
@@ -304,32 +568,29 @@ def bench(endpoints: list[Endpoint], duration_s: int, connections: int) -> dict[
             "SECRET_KEY": secrets.token_hex(20),
             "RATELIMIT_STORAGE_URI": "memory://",
             "SESSION_COOKIE_SECURE": "0",  # plain HTTP on loopback: a Secure cookie would never come back
-            # The login limits would otherwise turn the bench's logins into 429s.
-            "LOGIN_LIMIT_PER_IP": "1000000 per minute",
-            "LOGIN_LIMIT_PER_ACCOUNT": "1000000 per minute",
+            # The limits would otherwise turn the bench's logins and ballots into 429s.
+            "LOGIN_LIMIT_PER_IP": NO_LIMIT,
+            "LOGIN_LIMIT_PER_ACCOUNT": NO_LIMIT,
+            "BALLOT_LIMIT_PER_IP": NO_LIMIT,
         }
         print("Preparing the demo database…", flush=True)
         run_flask(env, "db", "upgrade")
         run_flask(env, "demo", "seed")
-        project_base, bare_base = f"http://{HOST}:{free_port()}", f"http://{HOST}:{free_port()}"
+        run = Run(create_app(bench_config(env)), Path(tmp), duration_s)
+        bases = {"project": f"http://{HOST}:{free_port()}", "bare": f"http://{HOST}:{free_port()}"}
         servers: list[subprocess.Popen] = []
         try:
             for spec, base, ready_path in (
-                ("app:create_app()", project_base, "/login"),
-                ("bench.bare_app:create_app()", bare_base, "/static-page"),
+                ("app:create_app()", bases["project"], "/login"),
+                ("bench.bare_app:create_app()", bases["bare"], "/static-page"),
             ):
                 log_path = Path(tmp) / f"{spec.partition(':')[0]}.log"
                 servers.append(start_gunicorn(spec, int(base.rsplit(":", 1)[1]), env, log_path))
                 wait_until_up(base, ready_path, servers[-1], log_path)
             results = {}
             for endpoint in endpoints:
-                print(f"Loading {endpoint.name} for {duration_s}s per app…", flush=True)
-                sides = [Side(bare_base, endpoint.bare)]
-                if endpoint.project is not None:
-                    cookie = log_in(project_base, endpoint.login_as) if endpoint.login_as else ""
-                    sides.insert(0, Side(project_base, endpoint.project, cookie))
-                figures = measure(wrk, sides, duration_s, connections)
-                results[endpoint.name] = result(figures[0] if endpoint.project else None, figures[-1])
+                print(f"Preparing {endpoint.name}…", flush=True)
+                results[endpoint.name] = load_endpoint(wrk, run, endpoint, bases, connections, show_sql)
             return results
         finally:
             for server in servers:
@@ -343,19 +604,22 @@ def main() -> None:
     parser.add_argument("--connections", type=int, default=8, help="concurrent connections (default 8)")
     parser.add_argument("--only", action="append", choices=[e.name for e in ENDPOINTS], metavar="NAME",
                         help="run only this endpoint; repeat for several (default: all)")
+    parser.add_argument("--show-sql", action="store_true", help="print the statements of each project request")
     args = parser.parse_args()
     if args.duration < 1 or args.connections < 1:
         parser.error("--duration and --connections must be at least 1")
     endpoints = [e for e in ENDPOINTS if not args.only or e.name in args.only]
     # Turn a polite kill into an exception too, so the servers are stopped on the way out.
     signal.signal(signal.SIGTERM, lambda *_: sys.exit("Terminated; the servers are stopped."))
+    started = time.monotonic()
     try:
-        results = bench(endpoints, args.duration, args.connections)
+        results = bench(endpoints, args.duration, args.connections, args.show_sql)
     except KeyboardInterrupt:
         sys.exit("Interrupted; the servers are stopped.")
     print_table(results)
     RESULTS_PATH.write_text(json.dumps(results, indent=2) + "\n", encoding="utf-8")
-    print(f"\nWritten to {RESULTS_PATH.relative_to(ROOT)}; ratio = project rps / bare rps.")
+    print(f"\nWritten to {RESULTS_PATH.relative_to(ROOT)}; ratio = project rps / bare rps. "
+          f"The run took {time.monotonic() - started:.0f} s.")
 
 
 if __name__ == "__main__":
