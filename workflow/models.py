@@ -57,7 +57,8 @@ class Category(db.Model):
 class Case(db.Model):
     __tablename__ = "cases"
     __table_args__ = (
-        Index("ix_cases_organization_state", "organization_id", "state"),
+        # Serves the member's list: their organization, a state tab, newest first.
+        Index("ix_cases_organization_state_submitted", "organization_id", "state", "submitted_at"),
         Index("ix_cases_state_due", "state", "respond_due_at"),
     )
 

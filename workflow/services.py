@@ -601,7 +601,10 @@ def list_cases(user: User, filters: CaseFilters, now: datetime) -> CasePage:
         "priority": [(Case.priority == Priority.urgent).desc(), due_expression().is_(None), due_expression(), Case.id],
     }[filters.sort]
     cases = list(db.session.scalars(
-        select(Case).where(*conditions).order_by(*order).options(selectinload(Case.assignee))
+        select(Case).where(*conditions).order_by(*order).options(
+            # Lazy: the page has the categories and organizations in the session already.
+            lazyload(Case.category), lazyload(Case.organization), selectinload(Case.assignee).lazyload(User.grants),
+        )
         .limit(filters.per_page).offset((filters.page - 1) * filters.per_page)
     ))
     return CasePage(cases=cases, total=by_tab[filters.tab], counts=by_tab, filters=filters)

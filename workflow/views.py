@@ -101,13 +101,14 @@ def index():
     """List the cases in the user's area with tabs by state, filters, search and sorting."""
     filters = _filters_from_request()
     now = utcnow()
-    page = services.list_cases(current_user, filters, now)
     scope = services.case_scope(current_user)
+    # Loaded first, so the listed cases find their category and organization in the session.
     organizations = db.session.scalars(
         select(Organization).where(Organization.path.startswith(scope.path if scope else "/"))
         .order_by(Organization.path)
     ).all()
     categories = db.session.scalars(select(Category).order_by(Category.id)).all()
+    page = services.list_cases(current_user, filters, now)
     return render_page_or_fragment(
         "workflow/index.html", "workflow/_case_results.html",
         page=page, filters=filters, organizations=organizations, categories=categories, now=now,
