@@ -33,6 +33,8 @@ class Config:
 
     SESSION_COOKIE_HTTPONLY = True
     SESSION_COOKIE_SAMESITE = "Lax"
+    # The idle clock (security.py) re-sends the cookie when it moves, once a minute at most.
+    SESSION_REFRESH_EACH_REQUEST = False
     SESSION_COOKIE_SECURE = os.environ.get("SESSION_COOKIE_SECURE", "0") == "1"
     #: Signed-in sessions end after this long without a request.
     SESSION_IDLE_TIMEOUT = timedelta(minutes=_env_int("SESSION_IDLE_MINUTES", 30))
