@@ -29,7 +29,7 @@ def create_app(config_class: type[config.Config] = config.Config) -> Flask:
     from accounts import auth, cli as accounts_cli, views as accounts_views, admin_views
     from workflow import category_views, cli as workflow_cli, resident_views, views as workflow_views
     from surveys import ballot_views, views as survey_views
-    from evaluation import cli as evaluation_cli
+    from evaluation import admin_views as evaluation_admin_views, cli as evaluation_cli, views as evaluation_views
 
     ext.babel.init_app(app, locale_selector=i18n.select_locale)
     auth.init_app(app)
@@ -46,6 +46,8 @@ def create_app(config_class: type[config.Config] = config.Config) -> Flask:
     app.register_blueprint(category_views.bp)
     app.register_blueprint(survey_views.bp)
     app.register_blueprint(ballot_views.bp)
+    app.register_blueprint(evaluation_views.bp)
+    app.register_blueprint(evaluation_admin_views.bp)
     register_error_handlers(app)
     accounts_cli.init_app(app)
     workflow_cli.init_app(app)

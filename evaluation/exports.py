@@ -111,8 +111,8 @@ def _check_number(column: Column, value: object) -> None:
         raise TypeError(f"column {column.header!r} holds integers, got {value!r}")
 
 
-def _csv_cell(column: Column, value: object) -> object:
-    """Return what the screen shows: numbers unquoted, percentages as "66.7%", markers as text."""
+def cell_text(column: Column, value: object) -> str:
+    """Return a cell as the screen shows it: percentages as "66.7%", floats to the column's decimals."""
     if value is None:
         return ""
     if column.kind != "text" and _is_number(value):
@@ -121,8 +121,14 @@ def _csv_cell(column: Column, value: object) -> object:
             return format_percent(float(value), column.decimals)
         if column.kind == "float":
             return f"{float(value):.{column.decimals}f}"
-        return int(value)
-    return _guard(str(value))
+        return str(int(value))
+    return str(value)
+
+
+def _csv_cell(column: Column, value: object) -> str:
+    """Return what the screen shows; numbers unquoted, text guarded against formulas."""
+    text = cell_text(column, value)
+    return text if column.kind != "text" and _is_number(value) else _guard(text)
 
 
 def _xlsx_cell(cell, column: Column, value: object) -> str:

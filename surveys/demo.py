@@ -43,12 +43,14 @@ EARLIER = {
     "柳营社区": Plan(6, 10, 2, 4, 3, 1, 2),
 }
 #: Last quarter's evaluation: 春晖社区 up to 90% (a real change), 石桥村 10 of 16 dissatisfied
-#: (flagged, Wilson lower bound 0.386 > 1/3: confirmed), 柳营社区 under k = 5 answers.
+#: (flagged, Wilson lower bound 0.386 > 1/3: confirmed), 柳营社区 under k = 5 answers. 西山镇's total
+#: is shown, so its smallest other community is hidden too (the remainder rule): 西山村 with 15 answers,
+#: fewer than 石桥村's, so that the flagged secretary stays in the table.
 LATER = {
     "春晖社区": Plan(10, 12, 10, 12, 6, 2, 12),
     "桂花社区": Plan(9, 10, 6, 8, 5, 2, 4),
     "滨江社区": Plan(8, 10, 6, 6, 6, 2, 3),
-    "西山村": Plan(10, 10, 7, 7, 7, 3, 4),
+    "西山村": Plan(10, 10, 5, 7, 6, 2, 4),
     "石桥村": Plan(10, 10, 6, 2, 4, 10, 6),
     "柳营社区": Plan(3, 10, 1, 2, 1, 1, 1),
 }

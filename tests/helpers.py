@@ -15,12 +15,21 @@ def duplicate_ids(response) -> list[str]:
     return [i for i, n in ids.items() if n > 1]
 
 
-def build_urls(app, methods: set[str], ids: dict[str, int], prefix: str = ""):
-    """Yield (endpoint, url) for every rule with one of the methods, filling ids by argument name."""
+#: Routes that show a closed survey's results: an open survey would rightly get 409 there.
+RESULT_ENDPOINTS = ("evaluation.table", "evaluation.export_csv", "evaluation.export_xlsx", "evaluation.publication")
+
+
+def build_urls(app, methods: set[str], ids: dict[str, int], prefix: str = "",
+               endpoint_ids: dict[str, dict[str, int]] | None = None):
+    """Yield (endpoint, url) for every rule with one of the methods, filling ids by argument name.
+
+    endpoint_ids gives some endpoints their own ids, e.g. a published survey for the result pages.
+    """
     for rule in app.url_map.iter_rules():
         if rule.endpoint == "static" or not (rule.methods & methods) or not rule.endpoint.startswith(prefix):
             continue
-        args = {name: ids.get(name, 1) for name in rule.arguments}
+        own = (endpoint_ids or {}).get(rule.endpoint, {})
+        args = {name: own.get(name, ids.get(name, 1)) for name in rule.arguments}
         with app.test_request_context():
             yield rule.endpoint, app.url_for(rule.endpoint, **args)
 
@@ -36,3 +45,8 @@ def ids_for(world, survey=None) -> dict[str, int]:
     if survey is not None:
         ids.update(survey_id=survey.id, question_id=survey.questions[0].id)
     return ids
+
+
+def result_ids(published_survey) -> dict[str, dict[str, int]]:
+    """Return endpoint_ids that show a published survey's results on the result pages."""
+    return {endpoint: {"survey_id": published_survey.id} for endpoint in RESULT_ENDPOINTS}

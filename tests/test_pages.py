@@ -8,9 +8,19 @@ import pytest
 
 
 from tests.conftest import PASSWORD
-from tests.helpers import build_urls, duplicate_ids, ids_for, soup
+from tests.evaluation.builders import Evaluations
+from tests.helpers import build_urls, duplicate_ids, ids_for, result_ids, soup
 
 ROOT = Path(__file__).resolve().parents[1]
+
+
+@pytest.fixture
+def published(world, make, app):
+    """A published evaluation of the world's community with enough answers to show every figure."""
+    evaluations = Evaluations(world, make, app)
+    survey = evaluations.survey([world["community"]], title="Published evaluation")
+    evaluations.answers(survey, world["community"], 8, 1, 1, eligible=20)
+    return evaluations.close(survey, publish=True)
 
 
 def test_every_post_route_refuses_a_missing_csrf_token(app, client, world, survey):
@@ -42,18 +52,18 @@ def _check_security_headers(response, where):
     assert "frame-ancestors 'none'" in csp and "script-src 'self'" in csp and "unsafe-inline" not in csp, where
 
 
-def _get_pages(app, client, world, survey):
-    for endpoint, url in build_urls(app, {"GET"}, ids_for(world, survey)):
+def _get_pages(app, client, world, survey, published):
+    for endpoint, url in build_urls(app, {"GET"}, ids_for(world, survey), endpoint_ids=result_ids(published)):
         yield endpoint, url, client.get(url)
 
 
-def test_every_response_carries_the_security_headers(app, client, world, survey):
-    for endpoint, _url, response in _get_pages(app, client, world, survey):
+def test_every_response_carries_the_security_headers(app, client, world, survey, published):
+    for endpoint, _url, response in _get_pages(app, client, world, survey, published):
         _check_security_headers(response, endpoint)
     _check_security_headers(client.get("/no-such-page"), "404")
     _check_security_headers(client.post("/logout", csrf=False), "400")
     client.login("admin")
-    for endpoint, _url, response in _get_pages(app, client, world, survey):
+    for endpoint, _url, response in _get_pages(app, client, world, survey, published):
         _check_security_headers(response, endpoint)
 
 
@@ -72,10 +82,10 @@ RESIDENT_PAGES = {"ballots.ballot": 403, "ballots.code_ballot": 303}
     "language, signed_in_marker, visitor_marker", [("en", "Log out", "Log in"), ("zh-CN", "退出登录", "登录")]
 )
 def test_every_page_renders_in_both_languages_without_duplicate_ids(
-    app, client, world, survey, language, signed_in_marker, visitor_marker
+    app, client, world, survey, published, language, signed_in_marker, visitor_marker
 ):
     headers = {"Accept-Language": language}
-    pages = list(build_urls(app, {"GET"}, ids_for(world, survey)))
+    pages = list(build_urls(app, {"GET"}, ids_for(world, survey), endpoint_ids=result_ids(published)))
     for endpoint, url in pages:
         if endpoint in ANONYMOUS_PAGES:
             response = client.get(url, headers=headers)

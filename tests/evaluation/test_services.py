@@ -1,7 +1,7 @@
 """The evaluation's services: figures against the statistics, flags, privacy, scope, settings, query plans."""
 from __future__ import annotations
 
-from datetime import date, datetime, timedelta
+from datetime import date
 from fractions import Fraction
 
 import pytest
@@ -14,87 +14,10 @@ from evaluation.models import COMPONENTS, CaseFigure, EvaluationSettings, Result
 from evaluation.services import Hidden
 from extensions import db
 from surveys import services as survey_services
-from surveys.models import Anonymity, QuestionType, Rollup, Survey, SurveyKind, SurveyTarget
+from surveys.models import Anonymity, QuestionType, Survey, SurveyKind
+from tests.evaluation.builders import DAY, LATER, T0
 
-T0 = datetime(2025, 6, 2, 9, 0)
-DAY = timedelta(days=1)
-#: A time well after every test survey has closed.
-LATER = T0 + 60 * DAY
 EQUAL = dict.fromkeys(COMPONENTS, 0.25)
-
-
-class Evaluations:
-    """Build democratic evaluations through the survey services; fill their rollups directly for large N."""
-
-    def __init__(self, world, make, app) -> None:
-        self.world = world
-        self.make = make
-        self.key = app.config["SECRET_KEY"].encode()
-
-    def community(self, name: str, township=None):
-        """Create a community of the township (the world's by default) with a secretary; return it and its term."""
-        organization = self.make.organization(parent=township or self.world["township"], name=name)
-        secretary = self.make.user((Role.member, organization), name=f"Secretary of {name}")
-        return organization, self.make.term(organization, secretary)
-
-    def survey(self, communities, *, k: int = 5, opens_at: datetime = T0, title: str = "Evaluation",
-               actor=None) -> Survey:
-        """Open a democratic evaluation of the communities' secretaries at opens_at, for a week."""
-        actor = actor or self.world["evaluator"]
-        survey = survey_services.create_survey(
-            actor, title=title, description="", kind=SurveyKind.democratic_evaluation,
-            anonymity=Anonymity.anonymous, opens_at=opens_at, closes_at=opens_at + 7 * DAY, min_group_size=k,
-            owner_organization_id=self.world["district"].id,
-        )
-        survey_services.set_targets(actor, survey, [c.id for c in communities])
-        survey_services.open_survey(actor, survey, opens_at)
-        db.session.commit()
-        return survey
-
-    def answers(self, survey: Survey, community, s: int, b: int, d: int, dont_know: int = 0,
-                grades: tuple[int, int, int, int] | None = None, eligible: int = 0) -> None:
-        """Record rollup counts as if that many ballots had answered the headline (and grade4) question."""
-        headline = next(q for q in survey.questions if q.type == QuestionType.rating3)
-        counts = {(headline.id, "satisfied"): s, (headline.id, "basically_satisfied"): b,
-                  (headline.id, "dissatisfied"): d, (headline.id, "dont_know"): dont_know}
-        if grades is not None:
-            grade4 = next(q for q in survey.questions if q.type == QuestionType.grade4)
-            for option, count in zip(("excellent", "competent", "basically_competent", "incompetent"), grades):
-                counts[grade4.id, option] = count
-        db.session.add_all(Rollup(survey_id=survey.id, organization_id=community.id, question_id=qid, option=option,
-                                  count=count) for (qid, option), count in counts.items() if count)
-        target = db.session.get(SurveyTarget, (survey.id, community.id))
-        target.ballots = s + b + d + dont_know
-        target.eligible_residents = eligible
-        db.session.commit()
-
-    def close(self, survey: Survey, publish: bool = False) -> Survey:
-        survey_services.close_survey(self.world["admin"], survey, survey.closes_at)
-        if publish:
-            survey_services.publish_survey(self.world["admin"], survey, survey.closes_at + DAY)
-        db.session.commit()
-        return survey
-
-    def ballot(self, survey: Survey, community, rating: str = "satisfied", comment: str = "",
-               now: datetime = T0 + DAY) -> None:
-        """Cast one real ballot with an invitation code."""
-        code, = survey_services.generate_codes(self.world["evaluator"], survey, community.id, 1, self.key, now)
-        voter = survey_services.Voter(invitation=survey_services.find_invitation(survey, code, self.key))
-        answers = {}
-        for question in survey.questions:
-            if question.type == QuestionType.free_text:
-                answers[f"q{question.id}"] = comment
-            elif question.type == QuestionType.rating3:
-                answers[f"q{question.id}"] = rating
-            else:
-                answers[f"q{question.id}"] = question.option_values()[0]
-        survey_services.submit_ballot(survey, voter, answers, now)
-        db.session.commit()
-
-
-@pytest.fixture
-def ev(world, make, app):
-    return Evaluations(world, make, app)
 
 
 def table(actor, survey, **kwargs):

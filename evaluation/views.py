@@ -1,0 +1,471 @@
+"""Evaluators read the results of closed surveys: the table, a secretary's page, the publication page, exports."""
+from __future__ import annotations
+
+import re
+from dataclasses import dataclass
+from datetime import date
+
+from babel.dates import format_skeleton
+from flask import Blueprint, Response, render_template, request
+from flask_babel import format_date, get_locale, gettext as _, lazy_gettext as _l, ngettext
+from flask_login import current_user
+from markupsafe import Markup
+
+from accounts.auth import role_required
+from accounts.models import Role, utcnow
+from errors import Conflict, ValidationFailed
+from evaluation import charts, exports, services
+from evaluation import statistics as stats
+from evaluation.models import COMPONENTS
+from evaluation.services import EvaluationRow, EvaluationTable, Hidden, Rating, TownshipTotal
+from responses import render_page_or_fragment, wants_fragment
+from surveys import services as survey_services
+from surveys.ballot_views import OPTION_LABELS
+from surveys.models import QuestionType, Survey, SurveyState
+from surveys.views import KIND_LABELS
+
+bp = Blueprint("evaluation", __name__, url_prefix="/evaluation")
+
+READERS = (Role.evaluator, Role.admin)
+#: The order parameter of the table's URLs, and whether it means descending.
+ORDERS = {"asc": False, "desc": True}
+#: Ids in the query string fit a database integer; anything longer is a mistake, not an id.
+NUMBER_RE = re.compile(r"[0-9]{1,9}")
+#: What a cell shows when there is no figure: the export writes the same mark.
+NO_FIGURE = "—"
+REVIEW_FLAG_LABELS = {
+    stats.ReviewFlag.CONFIRMED: _l("Flagged, confirmed"),
+    stats.ReviewFlag.MARGINAL: _l("Flagged, marginal"),
+}
+GRADE4_FLAG_LABELS = {
+    stats.Grade4Flag.ADJUSTMENT_RECOMMENDED: _l("Adjustment recommended"),
+    stats.Grade4Flag.WARNING_TALK: _l("Warning talk"),
+}
+COMPONENT_LABELS = {
+    "survey_satisfaction": _l("Survey satisfaction rate"),
+    "response_rate": _l("Case response rate"),
+    "resolution_rate": _l("Case resolution rate"),
+    "case_satisfaction_rate": _l("Case satisfaction rate"),
+}
+
+
+@bp.context_processor
+def evaluation_labels():
+    return {"kind_labels": KIND_LABELS, "component_labels": COMPONENT_LABELS}
+
+
+def _rating3_labels() -> tuple[str, str, str]:
+    labels = OPTION_LABELS[QuestionType.rating3]
+    return str(labels["satisfied"]), str(labels["basically_satisfied"]), str(labels["dissatisfied"])
+
+
+def _hidden_text(hidden: Hidden, k: int) -> str:
+    if hidden == Hidden.FEW_ANSWERS:
+        return _("Hidden: fewer than %(k)d answers", k=k)
+    return _("Hidden: would reveal a smaller group")
+
+
+def _flag_text(rating: Rating | None, grade4=None) -> str:
+    """Name the review flags of a result, or NO_FIGURE when there is none."""
+    names = []
+    if rating is not None and rating.flagged:
+        names.append(str(REVIEW_FLAG_LABELS[rating.flag]))
+    if grade4 is not None:
+        names.extend(str(GRADE4_FLAG_LABELS[flag]) for flag in stats.Grade4Flag if flag in grade4.flags)
+    return "; ".join(names) or NO_FIGURE
+
+
+def _interval_text(interval: stats.Interval) -> str:
+    low, high = interval
+    return f"{charts.format_percent(low, 1)}–{charts.format_percent(high, 1)}"
+
+
+def _month(month: date) -> str:
+    return format_skeleton("yMMM", month, locale=get_locale())
+
+
+# --- the table's columns and cells, shared by the screen and the exports --------------------
+
+@dataclass(frozen=True)
+class TableColumn:
+    """A column of the evaluation table: its export spec and the sort key its header applies, if any."""
+
+    key: str
+    spec: exports.Column
+    sort: str | None = None
+
+
+@dataclass(frozen=True)
+class Cell:
+    column: TableColumn
+    #: What the export writes: a number, a text or a marker.
+    value: object
+    #: What the screen shows, the way the CSV writes it.
+    text: str
+
+
+@dataclass(frozen=True)
+class SheetRow:
+    cells: tuple[Cell, ...]
+    #: The service's row or township total the cells come from, for the links and charts around them.
+    source: EvaluationRow | TownshipTotal
+
+
+@dataclass(frozen=True)
+class Sheet:
+    """The evaluation table as cells: the page renders these, the exports write them."""
+
+    columns: tuple[TableColumn, ...]
+    rows: tuple[SheetRow, ...]
+    totals: tuple[SheetRow, ...]
+    notes: tuple[str, ...]
+
+
+def table_columns() -> tuple[TableColumn, ...]:
+    """Return the evaluation table's columns in the user's language."""
+    percent = "percent"
+    return (
+        TableColumn("township", exports.Column(_("Township"))),
+        TableColumn("community", exports.Column(_("Community")), "name"),
+        TableColumn("secretary", exports.Column(_("Secretary"))),
+        TableColumn("n", exports.Column(_("Valid answers (N)"), "int")),
+        TableColumn("turnout", exports.Column(_("Turnout"), percent), "turnout"),
+        TableColumn("answers", exports.Column(_("Satisfied / basically satisfied / dissatisfied"))),
+        TableColumn("satisfaction", exports.Column(_("Satisfaction rate"), percent), "satisfaction"),
+        TableColumn("dissatisfied", exports.Column(_("Dissatisfied share"), percent), "dissatisfied"),
+        TableColumn("interval", exports.Column(_("95% interval of the dissatisfied share"))),
+        TableColumn("flag", exports.Column(_("Flag"))),
+        TableColumn("response_rate", exports.Column(_("Response rate"), percent)),
+        TableColumn("resolution_rate", exports.Column(_("Resolution rate"), percent)),
+        TableColumn("case_satisfaction", exports.Column(_("Case satisfaction rate"), percent)),
+        TableColumn("composite", exports.Column(_("Composite score"), "float", 3), "composite"),
+        TableColumn("rank", exports.Column(_("Rank"), "int"), "rank"),
+    )
+
+
+def _survey_values(rating: Rating | None, hidden_text: str | None, grade4=None) -> dict[str, object]:
+    """Return the cells of a 满意/基本满意/不满意 result: the figures, or why they are withheld."""
+    if rating is None:
+        return {"n": hidden_text or NO_FIGURE, "answers": NO_FIGURE, "satisfaction": NO_FIGURE,
+                "dissatisfied": NO_FIGURE, "interval": NO_FIGURE, "flag": NO_FIGURE}
+    return {
+        "n": rating.n,
+        "answers": f"{rating.satisfied} / {rating.basically_satisfied} / {rating.dissatisfied}",
+        "satisfaction": rating.satisfaction_rate,
+        "dissatisfied": rating.dissatisfied_share,
+        "interval": _interval_text(rating.dissatisfied_interval),
+        "flag": _flag_text(rating, grade4),
+    }
+
+
+def _or_mark(value):
+    return NO_FIGURE if value is None else value
+
+
+def _row_values(row: EvaluationRow, k: int) -> dict[str, object]:
+    cases = row.cases
+    return {
+        "township": row.township.name if row.township else NO_FIGURE,
+        "community": row.organization.name,
+        "secretary": row.secretary_name or _("Vacant"),
+        "turnout": _or_mark(row.turnout),
+        **_survey_values(row.rating, _hidden_text(row.hidden, k) if row.hidden else None, row.grade4),
+        "response_rate": _or_mark(cases.response_rate if cases else None),
+        "resolution_rate": _or_mark(cases.resolution_rate if cases else None),
+        "case_satisfaction": _or_mark(cases.satisfaction_rate if cases else None),
+        "composite": _or_mark(row.composite.score if row.composite else None),
+        "rank": _or_mark(row.rank),
+    }
+
+
+def _total_values(total: TownshipTotal, k: int) -> dict[str, object]:
+    return {
+        "township": total.township.name,
+        "community": ngettext("Township total (%(num)d community)", "Township total (%(num)d communities)",
+                              total.communities),
+        "secretary": NO_FIGURE,
+        "turnout": _or_mark(total.turnout),
+        # A total is shown only from k valid answers; below, no figure of it is.
+        **_survey_values(total.rating, None if total.rating else _hidden_text(Hidden.FEW_ANSWERS, k)),
+        "response_rate": NO_FIGURE, "resolution_rate": NO_FIGURE, "case_satisfaction": NO_FIGURE,
+        "composite": NO_FIGURE, "rank": NO_FIGURE,
+    }
+
+
+def _cells(columns: tuple[TableColumn, ...], values: dict[str, object]) -> tuple[Cell, ...]:
+    return tuple(Cell(c, values[c.key], exports.cell_text(c.spec, values[c.key])) for c in columns)
+
+
+def _fraction(theta) -> str:
+    return f"{theta.numerator}/{theta.denominator}"
+
+
+def table_notes(table: EvaluationTable) -> tuple[str, ...]:
+    """Return the method in a few sentences with this table's k, θ, m, c, weights and period."""
+    settings = table.settings
+    theta = settings.theta
+    notes = [
+        _("Survey: %(title)s, from %(opens)s to %(closes)s.", title=table.survey.title,
+          opens=format_date(table.survey.opens_at), closes=format_date(table.survey.closes_at)),
+        _("No figure is shown for fewer than k = %(k)d valid answers (don't-know answers are not counted). Where a "
+          "township total is shown, one more community is hidden if the hidden ones could otherwise be worked out "
+          "from it.", k=table.min_group_size),
+        _("Satisfaction rate = (satisfied + basically satisfied) / N. The dissatisfied share comes with its Wilson "
+          "95% interval."),
+        _("Review threshold θ = %(theta)s (%(percent)s): a secretary is flagged when the dissatisfied share exceeds "
+          "θ; confirmed when the lower end of the interval exceeds θ too, marginal otherwise. Grade questions: "
+          "adjustment recommended when more than θ answer incompetent; warning talk when excellent and competent "
+          "together are under two thirds.", theta=_fraction(theta), percent=charts.format_percent(float(theta), 1)),
+    ]
+    if table.prior_rate is not None:
+        notes.append(_(
+            "The rank orders the satisfaction rate shrunk toward the rate of the whole survey, c = %(c)s, with "
+            "m = %(m)d pseudo-answers: (S + B + m·c) / (N + m), so that few answers do not decide a rank. "
+            "%(ranked)d communities are ranked.",
+            c=charts.format_percent(table.prior_rate, 1), m=settings.shrink_m, ranked=table.ranked,
+        ))
+    weights = ", ".join(f"{COMPONENT_LABELS[name]} {settings.weights[name]:g}" for name in COMPONENTS)
+    notes.append(_("Case rates cover %(first)s to %(last)s. Composite score = weighted sum of %(weights)s; parts "
+                   "without data are left out and the other weights scaled up to add up to 1.",
+                   first=_month(table.period.first), last=_month(table.period.last), weights=weights))
+    if settings.recorded_at is not None:
+        notes.append(_("These settings were recorded when the results were published, on %(date)s.",
+                       date=format_date(settings.recorded_at)))
+    return tuple(notes)
+
+
+def table_sheet(table: EvaluationTable) -> Sheet:
+    """Return the table's header, rows, township totals and notes as the screen and the exports show them."""
+    columns = table_columns()
+    k = table.min_group_size
+    return Sheet(
+        columns=columns,
+        rows=tuple(SheetRow(_cells(columns, _row_values(row, k)), row) for row in table.rows),
+        totals=tuple(SheetRow(_cells(columns, _total_values(total, k)), total) for total in table.totals),
+        notes=table_notes(table),
+    )
+
+
+# --- charts and explanations the page adds around the cells -----------------------------------
+
+def _bar(rating: Rating | None, name: str, reason: str | None, id: str) -> Markup:
+    """Return the 满意/基本满意/不满意 bar, or a placeholder saying the figures are hidden (and why, in its title)."""
+    labels = _rating3_labels()
+    if rating is None:
+        marker = _("Hidden") if reason else NO_FIGURE
+        return charts.placeholder_bar(marker, title=_("%(name)s: %(marker)s", name=name, marker=reason or marker),
+                                      id=id)
+    summary = charts.text_alternative_bar(rating.satisfied, rating.basically_satisfied, rating.dissatisfied,
+                                          labels=labels).summary
+    return charts.stacked_bar(rating.satisfied, rating.basically_satisfied, rating.dissatisfied, labels=labels,
+                              title=_("%(name)s: %(summary)s", name=name, summary=summary), id=id)
+
+
+@dataclass(frozen=True)
+class Explanation:
+    """How one secretary's composite score was computed, with the actual numbers."""
+
+    id: str
+    name: str
+    parts: tuple[str, ...]
+    formula: str
+    omitted: tuple[str, ...]
+
+
+def _explanation(row: EvaluationRow) -> Explanation | None:
+    composite = row.composite
+    if composite is None or composite.score is None:
+        return None
+    parts = tuple(f"{c.weight:.3f} × {charts.format_percent(c.value, 1)} ({COMPONENT_LABELS[c.name]})"
+                  for c in composite.contributions)
+    formula = " + ".join(f"{c.weight:.3f} × {c.value:.3f}" for c in composite.contributions) + \
+        f" = {composite.score:.3f}"
+    return Explanation(id=f"composite-{row.organization.id}", name=row.organization.name, parts=parts,
+                       formula=formula, omitted=tuple(str(COMPONENT_LABELS[name]) for name in composite.omitted))
+
+
+# --- reading the query string ----------------------------------------------------------------
+
+def _table_arguments() -> dict:
+    """Read township, sort and order from the query string, refusing what the table cannot show with 422."""
+    args = request.args
+    township, sort, order = args.get("township", ""), args.get("sort", "rank"), args.get("order", "")
+    errors: dict[str, list] = {}
+    if township and not NUMBER_RE.fullmatch(township):
+        errors["township"] = [_("Choose one of the townships in this table.")]
+    if sort not in services.SORTS:
+        errors["sort"] = [_("The table cannot be sorted by “%(value)s”.", value=sort[:40])]
+    if order and order not in ORDERS:
+        errors["order"] = [_("The order is either ascending or descending.")]
+    if errors:
+        raise ValidationFailed(errors)
+    return {"township_id": int(township) if township else None, "sort": sort,
+            "descending": ORDERS[order] if order else None}
+
+
+def _url_arguments(table: EvaluationTable, **changes) -> dict:
+    """Return the query string that shows this table again, with changes."""
+    arguments = {"township": table.township_id, "sort": table.sort, "order": "desc" if table.descending else "asc"}
+    arguments.update(changes)
+    return arguments
+
+
+def _results(survey_id: int) -> tuple[Survey, EvaluationTable]:
+    survey = services.get_result_survey(current_user, survey_id)
+    return survey, services.evaluation_table(current_user, survey, now=utcnow(), **_table_arguments())
+
+
+# --- the routes ------------------------------------------------------------------------------
+
+@bp.get("/")
+@role_required(*READERS)
+def index():
+    """List the surveys of the user's area with results, and those still open."""
+    now = utcnow()
+    return render_template(
+        "evaluation/index.html", results=services.surveys_with_results(current_user, now),
+        in_progress=services.surveys_in_progress(current_user, now), SurveyState=SurveyState,
+    )
+
+
+@bp.get("/surveys/<int:survey_id>")
+@role_required(*READERS)
+def table(survey_id: int):
+    """Show the secretaries of a closed survey with their figures, sortable and filterable by township."""
+    survey = services.get_result_survey(current_user, survey_id)
+    now = utcnow()
+    try:
+        result = services.evaluation_table(current_user, survey, now=now, **_table_arguments())
+    except Conflict as error:
+        if wants_fragment():
+            raise
+        still_open = survey_services.effective_state(survey, now) == SurveyState.open
+        return render_template("evaluation/not_closed.html", survey=survey, message=error.message,
+                               still_open=still_open), 409
+    return render_page_or_fragment("evaluation/table.html", "evaluation/_table.html", **_table_context(result))
+
+
+def _table_context(result: EvaluationTable) -> dict:
+    sheet = table_sheet(result)
+    k = result.min_group_size
+    rows = []
+    for row in sheet.rows:
+        source = row.source
+        reason = _hidden_text(source.hidden, k) if source.hidden else None
+        rows.append((row, _bar(source.rating, source.organization.name, reason, f"bar-{source.organization.id}")))
+    totals = []
+    for row in sheet.totals:
+        source = row.source
+        reason = None if source.rating else _hidden_text(Hidden.FEW_ANSWERS, k)
+        totals.append((row, _bar(source.rating, source.township.name, reason, f"bar-township-{source.township.id}")))
+    return {
+        "survey": result.survey, "result": result, "sheet": sheet, "rows": rows, "totals": totals,
+        "explanations": [e for e in (_explanation(row) for row in result.rows) if e is not None],
+        "url_arguments": lambda **changes: _url_arguments(result, **changes),
+        "default_descending": services.DEFAULT_DESCENDING, "pattern_defs": charts.pattern_defs(),
+        "theta_percent": charts.format_percent(float(result.settings.theta), 1),
+        "theta": _fraction(result.settings.theta), "no_figure": NO_FIGURE,
+    }
+
+
+@bp.get("/surveys/<int:survey_id>/participation")
+@role_required(*READERS)
+def participation(survey_id: int):
+    """Show ballots, eligible voters and turnout per community while a survey runs."""
+    survey = services.get_result_survey(current_user, survey_id)
+    now = utcnow()
+    result = services.evaluation_table(current_user, survey, now=now, live_participation=True, sort="name")
+    return render_template("evaluation/participation.html", survey=survey, result=result,
+                           still_open=survey_services.effective_state(survey, now) == SurveyState.open)
+
+
+def _attachment(data: bytes, mimetype: str, filename: str) -> Response:
+    return Response(data, mimetype=mimetype, headers={"Content-Disposition": f'attachment; filename="{filename}"'})
+
+
+def _export_rows(sheet: Sheet) -> list[list[object]]:
+    return [[cell.value for cell in row.cells] for row in (*sheet.rows, *sheet.totals)]
+
+
+@bp.get("/surveys/<int:survey_id>/export.csv")
+@role_required(*READERS)
+def export_csv(survey_id: int):
+    """Download the table as shown, as CSV."""
+    survey, result = _results(survey_id)
+    sheet = table_sheet(result)
+    data = exports.to_csv([c.spec for c in sheet.columns], _export_rows(sheet), notes=sheet.notes)
+    return _attachment(data, exports.CSV_MIMETYPE, f"evaluation-survey-{survey.id}.csv")
+
+
+@bp.get("/surveys/<int:survey_id>/export.xlsx")
+@role_required(*READERS)
+def export_xlsx(survey_id: int):
+    """Download the table as shown, as an Excel workbook."""
+    survey, result = _results(survey_id)
+    sheet = table_sheet(result)
+    data = exports.to_xlsx([c.spec for c in sheet.columns], _export_rows(sheet), sheet_title=survey.title,
+                           notes=sheet.notes)
+    return _attachment(data, exports.XLSX_MIMETYPE, f"evaluation-survey-{survey.id}.xlsx")
+
+
+@bp.get("/surveys/<int:survey_id>/publication")
+@role_required(*READERS)
+def publication(survey_id: int):
+    """Show the published results as a page to print and post (公示)."""
+    survey = services.get_result_survey(current_user, survey_id)
+    if survey.state != SurveyState.published:
+        raise Conflict(_l("Only published results have a publication page. Publish the survey first."))
+    result = services.evaluation_table(current_user, survey, now=utcnow(), sort="name")
+    townships = {place.id for place in result.townships}
+    sections = [(place.name, [r for r in result.rows if r.township and r.township.id == place.id])
+                for place in result.townships]
+    others = [r for r in result.rows if r.township is None or r.township.id not in townships]
+    if others:
+        sections.append((_("Other communities"), others))
+    k = result.min_group_size
+    return render_template(
+        "evaluation/publication.html", survey=survey, result=result, sections=[s for s in sections if s[1]],
+        hidden_text=lambda row: _hidden_text(row.hidden, k), flag_text=_flag_text, no_figure=NO_FIGURE,
+        format_percent=charts.format_percent,
+    )
+
+
+@bp.get("/terms/<int:term_id>")
+@role_required(*READERS)
+def secretary(term_id: int):
+    """Show one secretary's results across surveys, the latest answers, comments, case figures and trend."""
+    report = services.secretary_report(current_user, term_id, utcnow())
+    return render_template("evaluation/secretary.html", **_secretary_context(report))
+
+
+def _secretary_context(report: services.SecretaryReport) -> dict:
+    points = []
+    for result in report.history:
+        rating = result.rating
+        threshold = 1 - float(result.settings.theta)
+        if rating is None:
+            points.append(charts.HistoryPoint(result.survey.title, None, threshold=threshold))
+            continue
+        favourable = rating.satisfied + rating.basically_satisfied
+        low, high = stats.wilson_interval(favourable, rating.n)
+        points.append(charts.HistoryPoint(result.survey.title, rating.satisfaction_rate, low, high, threshold))
+    gap_note = _("no figure: fewer answers than the survey's minimum")
+    threshold_label = _("flag line: 1 − θ")
+    history_chart = charts.history_chart(
+        points, title=_("Satisfaction rate across surveys: %(name)s", name=report.secretary_name),
+        y_label=_("Satisfaction rate"), gap_note=gap_note, threshold_label=threshold_label, id="history-chart",
+    ) if points else None
+    history_rows = charts.text_alternative_history(points, gap_note=gap_note, threshold_label=threshold_label).rows
+    k = report.latest.survey.min_group_size if report.latest else None
+    latest_bar = None
+    if report.latest is not None:
+        reason = _hidden_text(report.latest.hidden, k) if report.latest.hidden else None
+        latest_bar = _bar(report.latest.rating, report.organization.name, reason, "latest-bar")
+    return {
+        "report": report, "history_chart": history_chart, "history_rows": history_rows,
+        "pattern_defs": charts.pattern_defs(), "latest_bar": latest_bar,
+        "hidden_text": lambda result: _hidden_text(result.hidden, result.survey.min_group_size),
+        "flag_text": _flag_text, "format_percent": charts.format_percent, "interval_text": _interval_text,
+        "month_label": _month, "no_figure": NO_FIGURE, "comment_minimum": services.COMMENT_MINIMUM,
+        "signed_points": lambda difference: f"{difference * 100:+.1f}",
+    }
