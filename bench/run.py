@@ -28,7 +28,7 @@ import config
 from accounts.demo import DEMO_PASSWORD
 from accounts.models import utcnow
 from app import create_app
-from bench import data
+from bench import data, evaluation
 from bench.data import HOST, USER_AGENT, Request
 from extensions import db
 
@@ -558,7 +558,47 @@ def load_endpoint(wrk: str, run: Run, endpoint: Endpoint, bases: dict[str, str],
     return result(endpoint, measure(wrk, sides, run.duration_s, connections), statements)
 
 
-def bench(endpoints: list[Endpoint], duration_s: int, connections: int, show_sql: bool = False) -> dict[str, dict]:
+def bench_evaluation(wrk: str, run: Run, base: str, show_sql: bool) -> dict:
+    """Time the evaluation table of 1,000 secretaries at each size of bench.evaluation.SIZES; return the figures.
+
+    The page is loaded over one connection, so its percentiles are a request's own time, not time queued.
+    """
+    started = time.monotonic()
+    scale = evaluation.ScaleEvaluation.create(run.app, utcnow())
+    print(f"  {evaluation.COMMUNITIES} secretaries and their closed evaluation added in "
+          f"{time.monotonic() - started:.0f} s", flush=True)
+    figures: dict = {}
+    login = None
+    for size in evaluation.SIZES:
+        inserted = scale.grow_to(run.app, size)
+        print(f"  {size:,} ballots: {inserted.ballots:,} ballots and {inserted.answers:,} answers at "
+              f"{inserted.ballot_answer_rate:,.0f} rows/s; {inserted.rows:,} rows in {inserted.total_s:.1f} s "
+              f"all told ({inserted.overall_rate:,.0f} rows/s)", flush=True)
+        if size == evaluation.SIZES[0]:
+            evaluation.check_consistency(run.app, scale)
+        service_p50, service_p95 = evaluation.percentiles_ms(evaluation.time_table(run.app, scale))
+        row = {"ballot_answer_rows_per_s": round(inserted.ballot_answer_rate),
+               "rows_per_s": round(inserted.overall_rate),
+               "service_p50_ms": round(service_p50, 2), "service_p95_ms": round(service_p95, 2)}
+        if evaluation.has_route(run.app, scale.table_path):
+            login = login or log_in(base, evaluation.EVALUATOR)
+            side = Side(base, Target("GET", scale.table_path, expect='id="evaluation-table"'), login.cookie)
+            check(side)
+            statements = count_statements(run.app, side)
+            if show_sql:
+                print("\n".join(f"  [{n}] {' '.join(s.split())}" for n, s in enumerate(statements, start=1)))
+            print(f"Loading the evaluation table at {size:,} ballots for {run.duration_s}s…", flush=True)
+            [page] = measure(wrk, [side], run.duration_s, connections=1)
+            row |= {**_rounded(page), "sql_statements": len(statements), "errors": page.errors}
+        figures[str(size)] = row
+    first, last = (figures[str(size)] for size in (evaluation.SIZES[0], evaluation.SIZES[-1]))
+    ratio_of = "page" if "p50_ms" in last else "service"
+    key = "p50_ms" if ratio_of == "page" else "service_p50_ms"
+    return figures | {"ratio": round(last[key] / first[key], 3), "ratio_of": ratio_of}
+
+
+def bench(endpoints: list[Endpoint], duration_s: int, connections: int, show_sql: bool = False,
+          with_evaluation: bool = False) -> dict[str, dict]:
     """Set up a fresh demo database, serve both apps, load each endpoint pair and return the results."""
     wrk = ensure_wrk()
     with tempfile.TemporaryDirectory(prefix="lianxin-bench-") as tmp:
@@ -591,6 +631,9 @@ def bench(endpoints: list[Endpoint], duration_s: int, connections: int, show_sql
             for endpoint in endpoints:
                 print(f"Preparing {endpoint.name}…", flush=True)
                 results[endpoint.name] = load_endpoint(wrk, run, endpoint, bases, connections, show_sql)
+            if with_evaluation:
+                print("Preparing evaluation…", flush=True)
+                results["evaluation"] = bench_evaluation(wrk, run, bases["project"], show_sql)
             return results
         finally:
             for server in servers:
@@ -602,21 +645,27 @@ def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__)
     parser.add_argument("--duration", type=int, default=10, help="seconds of load per endpoint and app (default 10)")
     parser.add_argument("--connections", type=int, default=8, help="concurrent connections (default 8)")
-    parser.add_argument("--only", action="append", choices=[e.name for e in ENDPOINTS], metavar="NAME",
+    parser.add_argument("--only", action="append", choices=[e.name for e in ENDPOINTS] + ["evaluation"],
+                        metavar="NAME",
                         help="run only this endpoint; repeat for several (default: all)")
     parser.add_argument("--show-sql", action="store_true", help="print the statements of each project request")
     args = parser.parse_args()
     if args.duration < 1 or args.connections < 1:
         parser.error("--duration and --connections must be at least 1")
     endpoints = [e for e in ENDPOINTS if not args.only or e.name in args.only]
+    with_evaluation = not args.only or "evaluation" in args.only
     # Turn a polite kill into an exception too, so the servers are stopped on the way out.
     signal.signal(signal.SIGTERM, lambda *_: sys.exit("Terminated; the servers are stopped."))
     started = time.monotonic()
     try:
-        results = bench(endpoints, args.duration, args.connections, args.show_sql)
+        results = bench(endpoints, args.duration, args.connections, args.show_sql, with_evaluation)
     except KeyboardInterrupt:
         sys.exit("Interrupted; the servers are stopped.")
-    print_table(results)
+    pairs = {name: row for name, row in results.items() if name != "evaluation"}
+    if pairs:
+        print_table(pairs)
+    if "evaluation" in results:
+        print(evaluation.summary(results["evaluation"]))
     RESULTS_PATH.write_text(json.dumps(results, indent=2) + "\n", encoding="utf-8")
     print(f"\nWritten to {RESULTS_PATH.relative_to(ROOT)}; ratio = project rps / bare rps. "
           f"The run took {time.monotonic() - started:.0f} s.")
