@@ -133,7 +133,7 @@ def table_columns() -> tuple[TableColumn, ...]:
         TableColumn("answers", exports.Column(_("Satisfied / basically satisfied / dissatisfied"))),
         TableColumn("satisfaction", exports.Column(_("Satisfaction rate"), percent), "satisfaction"),
         TableColumn("dissatisfied", exports.Column(_("Dissatisfied share"), percent), "dissatisfied"),
-        TableColumn("interval", exports.Column(_("95% interval of the dissatisfied share"))),
+        TableColumn("interval", exports.Column(_("Interval of the dissatisfied share (95%)"))),
         TableColumn("flag", exports.Column(_("Flag"))),
         TableColumn("response_rate", exports.Column(_("Response rate"), percent)),
         TableColumn("resolution_rate", exports.Column(_("Resolution rate"), percent)),
@@ -211,7 +211,7 @@ def table_notes(table: EvaluationTable) -> tuple[str, ...]:
           "township total is shown, one more community is hidden if the hidden ones could otherwise be worked out "
           "from it.", k=table.min_group_size),
         _("Satisfaction rate = (satisfied + basically satisfied) / N. The dissatisfied share comes with its Wilson "
-          "95% interval."),
+          "interval (95%)."),
         _("Review threshold θ = %(theta)s (%(percent)s): a secretary is flagged when the dissatisfied share exceeds "
           "θ; confirmed when the lower end of the interval exceeds θ too, marginal otherwise. Grade questions: "
           "adjustment recommended when more than θ answer incompetent; warning talk when excellent and competent "
