@@ -4,6 +4,7 @@ Every text arrives translated from the caller; this module only lays it out and 
 No inline ``style`` attributes (the CSP allows only style sheets): presentation attributes instead.
 """
 
+import functools
 import math
 import unicodedata
 import uuid
@@ -97,7 +98,14 @@ def stacked_bar(
     n = sum(counts)
     if n == 0:
         return placeholder_bar(empty_text, title=title, width=width, height=height, id=id)
-    alternative = text_alternative_bar(satisfied, basic, dissatisfied, labels=labels)
+    desc = text_alternative_bar(satisfied, basic, dissatisfied, labels=labels).summary
+    return _svg("lx-chart lx-bar", width, height, title or desc, desc if title else f"N = {n}",
+                _bar_body(counts, width, height), id)
+
+
+@functools.lru_cache(maxsize=4096)
+def _bar_body(counts: tuple[int, int, int], width: int, height: int) -> str:
+    """Return the segments of a stacked bar; the same counts always draw the same, so tables reuse them."""
     widths = _apportion(counts, width, sliver=True)
     percents = _apportion(counts, 100)
     font = max(9, round(height * 0.62))
@@ -119,8 +127,7 @@ def stacked_bar(
             parts.append(f'<line x1="{x}" y1="0" x2="{x}" y2="{height}" stroke="#ffffff" stroke-width="1"/>')
         x += w
     parts.append(_outline(width, height))
-    desc = alternative.summary if title else f"N = {n}"
-    return _svg("lx-chart lx-bar", width, height, title or alternative.summary, desc, "".join(parts), id)
+    return "".join(parts)
 
 
 def placeholder_bar(
@@ -142,7 +149,11 @@ def text_alternative_bar(
     satisfied: int, basic: int, dissatisfied: int, *, labels: tuple[str, str, str]
 ) -> TextAlternative:
     """Return the bar's data; rows are (answer, count, share) with shares that add up to 100%."""
-    counts = (satisfied, basic, dissatisfied)
+    return _text_alternative_bar((satisfied, basic, dissatisfied), tuple(map(str, labels)))
+
+
+@functools.lru_cache(maxsize=4096)
+def _text_alternative_bar(counts: tuple[int, int, int], labels: tuple[str, str, str]) -> TextAlternative:
     n = sum(counts)
     percents = _apportion(counts, 100) if n else [0, 0, 0]
     rows = tuple((label, str(count), f"{pct}%") for label, count, pct in zip(labels, counts, percents))

@@ -7,6 +7,7 @@ computed offline in evaluation.case_figures; θ, m and the weights come from eva
 from __future__ import annotations
 
 import enum
+import math
 import secrets
 from collections import defaultdict
 from collections.abc import Mapping
@@ -16,6 +17,7 @@ from fractions import Fraction
 
 from flask_babel import lazy_gettext as _l
 from sqlalchemy import and_, exists, or_, select
+from sqlalchemy.orm import aliased
 
 from accounts.models import Organization, OrgLevel, SecretaryTerm, User
 from accounts.services import evaluator_scope, get_term
@@ -136,7 +138,7 @@ class _SurveyResults:
     settings: SettingsInForce
     headline: Question | None
     grade4: Question | None
-    #: Rows of (organization_id, term_id, eligible_residents, codes_issued, ballots, name, parent_id, path).
+    #: Rows of _load_targets.
     targets: list
     #: {(community id, question id): {option: count}}
     counts: dict[tuple[int, int], dict[str, int]]
@@ -159,23 +161,38 @@ class _SurveyResults:
                        self.settings.theta)
 
 
-def _load_results(survey: Survey, *, with_counts: bool = True) -> _SurveyResults:
+def _load_targets(survey: Survey) -> list:
+    """Return the survey's targets with their organization, its parent and the secretary of the target's term."""
+    parent = aliased(Organization)
     # Plain rows rather than ORM objects: a table of a thousand communities stays fast.
-    targets = db.session.execute(
+    return db.session.execute(
         select(SurveyTarget.organization_id, SurveyTarget.term_id, SurveyTarget.eligible_residents,
                SurveyTarget.codes_issued, SurveyTarget.ballots, Organization.name, Organization.parent_id,
-               Organization.path)
-        .join(Organization, Organization.id == SurveyTarget.organization_id).where(SurveyTarget.survey_id == survey.id)
+               Organization.path, parent.name.label("parent_name"), parent.level.label("parent_level"),
+               parent.path.label("parent_path"), User.name.label("secretary_name"))
+        .join(Organization, Organization.id == SurveyTarget.organization_id)
+        .outerjoin(parent, parent.id == Organization.parent_id)
+        .outerjoin(SecretaryTerm, SecretaryTerm.id == SurveyTarget.term_id)
+        .outerjoin(User, User.id == SecretaryTerm.user_id)
+        .where(SurveyTarget.survey_id == survey.id)
     ).all()
+
+
+def _load_results(survey: Survey, *, with_counts: bool = True, targets: list | None = None) -> _SurveyResults:
+    if targets is None:
+        targets = _load_targets(survey)
     headline = _first_question(survey, QuestionType.rating3)
     grade4 = _first_question(survey, QuestionType.grade4)
     question_ids = [q.id for q in (headline, grade4) if q is not None]
     counts: dict[tuple[int, int], dict[str, int]] = defaultdict(dict)
     if with_counts and question_ids:
+        # The table's columns, not the mapped class's: a row per option of every community, without the ORM's
+        # per-row work.
+        rollups = Rollup.__table__.c
         for organization_id, question_id, option, count in db.session.execute(
-            select(Rollup.organization_id, Rollup.question_id, Rollup.option, Rollup.count)
-            .where(Rollup.survey_id == survey.id, Rollup.question_id.in_(question_ids))
-        ):
+            select(rollups.organization_id, rollups.question_id, rollups.option, rollups.count)
+            .where(rollups.survey_id == survey.id, rollups.question_id.in_(question_ids))
+        ).all():
             counts[organization_id, question_id][option] = count
     results = _SurveyResults(survey=survey, settings=settings_for(survey), headline=headline, grade4=grade4,
                              targets=targets, counts=counts, hidden={}, shown_totals=set())
@@ -191,9 +208,10 @@ def _suppress(results: _SurveyResults) -> tuple[dict[int, Hidden], set[int]]:
     by a hidden community.
     """
     k = results.survey.min_group_size
-    valid = {t.organization_id: _valid_n(results.headline_counts(t.organization_id)) for t in results.targets}
+    counts = {t.organization_id: results.headline_counts(t.organization_id) for t in results.targets}
+    valid = {o: _valid_n(given) for o, given in counts.items()}
     # Don't-know answers count here: a total minus the shown communities must not reveal a few people's answers.
-    answered = {t.organization_id: sum(results.headline_counts(t.organization_id).values()) for t in results.targets}
+    answered = {o: sum(given.values()) for o, given in counts.items()}
     hidden = {o: Hidden.FEW_ANSWERS for o, n in valid.items() if n < k}
     by_township: dict[int, list[int]] = defaultdict(list)
     for target in results.targets:
@@ -330,11 +348,13 @@ def _turnout(ballots: int, eligible: int) -> float | None:
 
 def _case_rates_for(targets: list, period: MonthRange) -> dict[int, CaseRates]:
     """Return the case rates over the period of each target's term (its organization's, when vacant)."""
-    in_period = (CaseFigure.month >= period.first, CaseFigure.month <= period.last)
+    # The table's columns, not the mapped class's: the rows come back without the ORM's per-row work.
+    figures = CaseFigure.__table__.c
+    in_period = (figures.month >= period.first, figures.month <= period.last)
     term_ids = [t.term_id for t in targets if t.term_id is not None]
     vacant = [t.organization_id for t in targets if t.term_id is None]
-    by_term = case_rates((CaseFigure.term_id.in_(term_ids), *in_period), CaseFigure.term_id) if term_ids else {}
-    by_organization = case_rates((CaseFigure.organization_id.in_(vacant), *in_period), CaseFigure.organization_id) \
+    by_term = case_rates((figures.term_id.in_(term_ids), *in_period), figures.term_id) if term_ids else {}
+    by_organization = case_rates((figures.organization_id.in_(vacant), *in_period), figures.organization_id) \
         if vacant else {}
     return {
         t.organization_id: (by_term.get((t.term_id,)) if t.term_id is not None
@@ -343,13 +363,13 @@ def _case_rates_for(targets: list, period: MonthRange) -> dict[int, CaseRates]:
     }
 
 
-def _composite(rating: Rating, cases: CaseRates | None, weights: Mapping[str, float]) -> stats.CompositeScore:
-    return stats.composite_score({
+def _composite(rating: Rating, cases: CaseRates | None, formula: stats.CompositeFormula) -> stats.CompositeScore:
+    return formula.score({
         "survey_satisfaction": rating.satisfaction_rate,
         "response_rate": cases.response_rate if cases else None,
         "resolution_rate": cases.resolution_rate if cases else None,
         "case_satisfaction_rate": cases.satisfaction_rate if cases else None,
-    }, weights)
+    })
 
 
 def _rank(results: _SurveyResults) -> tuple[dict[int, float], dict[int, int], float | None]:
@@ -366,14 +386,18 @@ def _rank(results: _SurveyResults) -> tuple[dict[int, float], dict[int, int], fl
     prior = Fraction(sum(favourable.values()), total)
     m = results.settings.shrink_m
     shrunk = {o: stats.shrunk_rate(favourable[o], valid[o], float(prior), m) for o in valid}
-    # Ties are decided on exact fractions, so equal rates share a rank rather than differ in the last bit.
-    exact = {o: (favourable[o] + m * prior) / (valid[o] + m) for o in valid}
-    ordered = sorted(valid, key=lambda o: (shrunk[o], exact[o]), reverse=True)
+    # Ties are decided on exact fractions, so equal rates share a rank rather than differ in the last bit. Only
+    # rates that (nearly) tie as floats can be equal, so only theirs are worked out exactly.
+    by_rate = sorted(valid, key=shrunk.__getitem__)
+    close = {o for a, b in zip(by_rate, by_rate[1:]) if math.isclose(shrunk[a], shrunk[b], rel_tol=1e-9)
+             for o in (a, b)}
+    exact = {o: (favourable[o] + m * prior) / (valid[o] + m) for o in close}
+    ordered = sorted(valid, key=lambda o: (shrunk[o], exact.get(o, 0)), reverse=True)
     ranks: dict[int, int] = {}
     for place, organization_id in enumerate(ordered, start=1):
         before = ordered[place - 2] if place > 1 else None
-        ranks[organization_id] = ranks[before] if before is not None and exact[before] == exact[organization_id] \
-            else place
+        tied = before in exact and organization_id in exact and exact[before] == exact[organization_id]
+        ranks[organization_id] = ranks[before] if tied else place
     return shrunk, ranks, float(prior)
 
 
@@ -398,7 +422,11 @@ def evaluation_table(actor: User, survey: Survey, *, township_id: int | None = N
                      live_participation: bool = False, now: datetime) -> EvaluationTable:
     """Return the table of secretaries in the actor's area for a closed survey, or its participation while open."""
     scope = evaluator_scope(actor)
-    _check_survey_in_scope(survey, scope)
+    targets = _load_targets(survey)
+    in_scope = [t for t in targets if scope is None or t.path.startswith(scope.path)]
+    # What _check_survey_in_scope asks the database, answered from the targets read anyway.
+    if not in_scope and scope is not None:
+        raise PermissionDenied(_l("This survey does not cover your area."))
     if sort not in SORTS:
         raise ValidationFailed({"sort": [_l("The table cannot be sorted that way.")]})
     state = survey_services.effective_state(survey, now)
@@ -407,51 +435,47 @@ def evaluation_table(actor: User, survey: Survey, *, township_id: int | None = N
     if state == SurveyState.open and not live_participation:
         raise Conflict(_l("Results are shown only once the survey has closed; participation can be followed meanwhile."))
     live = live_participation
-    results = _load_results(survey, with_counts=not live)
-    in_scope = [t for t in results.targets if scope is None or t.path.startswith(scope.path)]
-    townships = {row.id: row for row in db.session.execute(
-        select(Organization.id, Organization.name, Organization.level, Organization.path)
-        .where(Organization.id.in_({t.parent_id for t in in_scope if t.parent_id is not None}))
-    )}
-    scoped_townships = sorted(
-        (Place(o.id, o.name) for o in townships.values()
-         if o.level == OrgLevel.township and (scope is None or o.path.startswith(scope.path))),
-        key=lambda place: (place.name.casefold(), place.id),
-    )
+    results = _load_results(survey, with_counts=not live, targets=targets)
+    parents: dict[int, Place] = {}
+    scoped_townships = []
+    for target in in_scope:
+        if target.parent_id is not None and target.parent_id not in parents:
+            parents[target.parent_id] = place = Place(target.parent_id, target.parent_name)
+            in_area = scope is None or target.parent_path.startswith(scope.path)
+            if target.parent_level == OrgLevel.township and in_area:
+                scoped_townships.append(place)
+    scoped_townships.sort(key=lambda place: (place.name.casefold(), place.id))
     if township_id is not None and township_id not in {place.id for place in scoped_townships}:
         raise ValidationFailed({"township": [_l("Choose one of the townships in this table.")]})
     shown = [t for t in in_scope if township_id is None or t.parent_id == township_id]
-    secretaries = dict(db.session.execute(
-        select(SecretaryTerm.id, User.name).join(User, User.id == SecretaryTerm.user_id)
-        .join(SurveyTarget, SurveyTarget.term_id == SecretaryTerm.id).where(SurveyTarget.survey_id == survey.id)
-    ).all())
     shrunk, ranks, prior = ({}, {}, None) if live else _rank(results)
     period = period or survey_period(survey)
     rates = {} if live else _case_rates_for(shown, period)
-    weights = results.settings.weights
+    formula = stats.CompositeFormula(results.settings.weights)
     rows = []
     for target in shown:
         organization_id = target.organization_id
         rating = None if live else results.rating(organization_id)
         cases = rates.get(organization_id)
         eligible = target.eligible_residents + target.codes_issued
-        township = townships.get(target.parent_id)
         rows.append(EvaluationRow(
-            organization=Place(organization_id, target.name),
-            township=Place(township.id, township.name) if township is not None else None,
-            term_id=target.term_id, secretary_name=secretaries.get(target.term_id), ballots=target.ballots,
+            organization=Place(organization_id, target.name), township=parents.get(target.parent_id),
+            term_id=target.term_id, secretary_name=target.secretary_name, ballots=target.ballots,
             eligible=eligible, turnout=_turnout(target.ballots, eligible),
             hidden=None if live else results.hidden.get(organization_id),
             rating=rating, grade4=None if live else results.grade_counts(organization_id),
             shrunk_rate=shrunk.get(organization_id), rank=ranks.get(organization_id), cases=cases,
-            composite=_composite(rating, cases, weights) if rating is not None else None,
+            composite=_composite(rating, cases, formula) if rating is not None else None,
         ))
+    by_township: dict[int, list] = defaultdict(list)
+    for target in results.targets:
+        by_township[target.parent_id].append(target)
     totals = []
     for township in scoped_townships:
         if township_id is not None and township.id != township_id:
             continue
         # From every community of the township, whether in the actor's area or the filter: one total for everyone.
-        members = [t for t in results.targets if t.parent_id == township.id]
+        members = by_township[township.id]
         ballots = sum(t.ballots for t in members)
         eligible = sum(t.eligible_residents + t.codes_issued for t in members)
         rating = None

@@ -117,27 +117,39 @@ def grade4_flags(
     return frozenset(flags)
 
 
+class CompositeFormula:
+    """Composite scores under one set of weights, checked once for all the scores computed with them."""
+
+    def __init__(self, weights: Mapping[str, float]) -> None:
+        if any(w < 0 for w in weights.values()):
+            raise ValueError("weights must not be negative")
+        total = math.fsum(weights.values())
+        if abs(total - 1) > WEIGHT_TOLERANCE:
+            raise ValueError(f"weights must sum to 1, got {total!r}")
+        self.weights = dict(weights)
+
+    def score(self, components: Mapping[str, float | None]) -> CompositeScore:
+        """Return the weighted score, renormalising over components that have data."""
+        weights = self.weights
+        unknown = components.keys() - weights.keys()
+        if unknown:
+            raise ValueError(f"components without a weight: {sorted(unknown)}")
+        present = [(name, w, v) for name, w in weights.items() if (v := components.get(name)) is not None]
+        omitted = tuple(name for name in weights if components.get(name) is None)
+        present_total = math.fsum(w for _, w, _ in present)
+        if present_total == 0:
+            return CompositeScore(None, (), omitted, False)
+        renormalised = any(weights[name] > 0 for name in omitted)
+        contributions = tuple(
+            Contribution(name, w, w / present_total, v, w / present_total * v) for name, w, v in present
+        )
+        score = math.fsum(c.contribution for c in contributions)
+        return CompositeScore(score, contributions, omitted, renormalised)
+
+
 def composite_score(components: Mapping[str, float | None], weights: Mapping[str, float]) -> CompositeScore:
     """Return the weighted score, renormalising over components that have data."""
-    unknown = set(components) - set(weights)
-    if unknown:
-        raise ValueError(f"components without a weight: {sorted(unknown)}")
-    if any(w < 0 for w in weights.values()):
-        raise ValueError("weights must not be negative")
-    total = math.fsum(weights.values())
-    if abs(total - 1) > WEIGHT_TOLERANCE:
-        raise ValueError(f"weights must sum to 1, got {total!r}")
-    present = [(name, w, v) for name, w in weights.items() if (v := components.get(name)) is not None]
-    omitted = tuple(name for name in weights if components.get(name) is None)
-    present_total = math.fsum(w for _, w, _ in present)
-    if present_total == 0:
-        return CompositeScore(None, (), omitted, False)
-    renormalised = any(weights[name] > 0 for name in omitted)
-    contributions = tuple(
-        Contribution(name, w, w / present_total, v, w / present_total * v) for name, w, v in present
-    )
-    score = math.fsum(c.contribution for c in contributions)
-    return CompositeScore(score, contributions, omitted, renormalised)
+    return CompositeFormula(weights).score(components)
 
 
 def median(values: Sequence[float]) -> float | None:

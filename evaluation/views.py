@@ -2,14 +2,16 @@
 from __future__ import annotations
 
 import re
+from collections.abc import Mapping
 from dataclasses import dataclass
 from datetime import date
+from typing import NamedTuple
 
 from babel.dates import format_skeleton
-from flask import Blueprint, Response, render_template, request
+from flask import Blueprint, Response, render_template, request, url_for
 from flask_babel import format_date, get_locale, gettext as _, lazy_gettext as _l, ngettext
 from flask_login import current_user
-from markupsafe import Markup
+from markupsafe import Markup, escape
 
 from accounts.auth import role_required
 from accounts.models import Role, utcnow
@@ -65,14 +67,34 @@ def _hidden_text(hidden: Hidden, k: int) -> str:
     return _("Hidden: would reveal a smaller group")
 
 
-def _flag_text(rating: Rating | None, grade4=None) -> str:
-    """Name the review flags of a result, or NO_FIGURE when there is none."""
+def _flag_labels() -> dict[stats.ReviewFlag | stats.Grade4Flag, str]:
+    return {flag: str(label) for flag, label in (*REVIEW_FLAG_LABELS.items(), *GRADE4_FLAG_LABELS.items())}
+
+
+def _flag_text(rating: Rating | None, grade4=None, labels: Mapping | None = None) -> str:
+    """Name the review flags of a result, or NO_FIGURE when there is none (labels: _flag_labels(), if at hand)."""
     names = []
     if rating is not None and rating.flagged:
-        names.append(str(REVIEW_FLAG_LABELS[rating.flag]))
-    if grade4 is not None:
-        names.extend(str(GRADE4_FLAG_LABELS[flag]) for flag in stats.Grade4Flag if flag in grade4.flags)
+        names.append(str((labels or REVIEW_FLAG_LABELS)[rating.flag]))
+    if grade4 is not None and grade4.flags:
+        names.extend(str((labels or GRADE4_FLAG_LABELS)[flag]) for flag in stats.Grade4Flag if flag in grade4.flags)
     return "; ".join(names) or NO_FIGURE
+
+
+class TableTexts:
+    """The words the table repeats on every row, translated once per request rather than once per row."""
+
+    def __init__(self, k: int) -> None:
+        self.hidden = {reason: _hidden_text(reason, k) for reason in Hidden}
+        self.vacant = _("Vacant")
+        self.flags = _flag_labels()
+        self.rating3 = _rating3_labels()
+        self.components = {name: str(label) for name, label in COMPONENT_LABELS.items()}
+        # Patterns filled in per row: gettext without arguments leaves the placeholders in.
+        self.hidden_marker = _("Hidden")
+        self.bar_title = _("%(name)s: %(summary)s")
+        self.placeholder_title = _("%(name)s: %(marker)s")
+        self.omitted = _("Left out for lack of data: %(parts)s.")
 
 
 def _interval_text(interval: stats.Interval) -> str:
@@ -95,18 +117,13 @@ class TableColumn:
     sort: str | None = None
 
 
-@dataclass(frozen=True)
-class Cell:
-    column: TableColumn
-    #: What the export writes: a number, a text or a marker.
-    value: object
+class SheetRow(NamedTuple):
+    """A row's cells, column by column, as the exports write them and as the screen shows them."""
+
+    #: What the export writes: numbers, texts or markers.
+    values: tuple[object, ...]
     #: What the screen shows, the way the CSV writes it.
-    text: str
-
-
-@dataclass(frozen=True)
-class SheetRow:
-    cells: tuple[Cell, ...]
+    texts: tuple[str, ...]
     #: The service's row or township total the cells come from, for the links and charts around them.
     source: EvaluationRow | TownshipTotal
 
@@ -143,7 +160,8 @@ def table_columns() -> tuple[TableColumn, ...]:
     )
 
 
-def _survey_values(rating: Rating | None, hidden_text: str | None, grade4=None) -> dict[str, object]:
+def _survey_values(rating: Rating | None, hidden_text: str | None, texts: TableTexts,
+                   grade4=None) -> dict[str, object]:
     """Return the cells of a 满意/基本满意/不满意 result: the figures, or why they are withheld."""
     if rating is None:
         return {"n": hidden_text or NO_FIGURE, "answers": NO_FIGURE, "satisfaction": NO_FIGURE,
@@ -154,7 +172,7 @@ def _survey_values(rating: Rating | None, hidden_text: str | None, grade4=None) 
         "satisfaction": rating.satisfaction_rate,
         "dissatisfied": rating.dissatisfied_share,
         "interval": _interval_text(rating.dissatisfied_interval),
-        "flag": _flag_text(rating, grade4),
+        "flag": _flag_text(rating, grade4, texts.flags),
     }
 
 
@@ -162,14 +180,14 @@ def _or_mark(value):
     return NO_FIGURE if value is None else value
 
 
-def _row_values(row: EvaluationRow, k: int) -> dict[str, object]:
+def _row_values(row: EvaluationRow, texts: TableTexts) -> dict[str, object]:
     cases = row.cases
     return {
         "township": row.township.name if row.township else NO_FIGURE,
         "community": row.organization.name,
-        "secretary": row.secretary_name or _("Vacant"),
+        "secretary": row.secretary_name or texts.vacant,
         "turnout": _or_mark(row.turnout),
-        **_survey_values(row.rating, _hidden_text(row.hidden, k) if row.hidden else None, row.grade4),
+        **_survey_values(row.rating, texts.hidden[row.hidden] if row.hidden else None, texts, row.grade4),
         "response_rate": _or_mark(cases.response_rate if cases else None),
         "resolution_rate": _or_mark(cases.resolution_rate if cases else None),
         "case_satisfaction": _or_mark(cases.satisfaction_rate if cases else None),
@@ -178,7 +196,7 @@ def _row_values(row: EvaluationRow, k: int) -> dict[str, object]:
     }
 
 
-def _total_values(total: TownshipTotal, k: int) -> dict[str, object]:
+def _total_values(total: TownshipTotal, texts: TableTexts) -> dict[str, object]:
     return {
         "township": total.township.name,
         "community": ngettext("Township total (%(num)d community)", "Township total (%(num)d communities)",
@@ -186,14 +204,15 @@ def _total_values(total: TownshipTotal, k: int) -> dict[str, object]:
         "secretary": NO_FIGURE,
         "turnout": _or_mark(total.turnout),
         # A total is shown only from k valid answers; below, no figure of it is.
-        **_survey_values(total.rating, None if total.rating else _hidden_text(Hidden.FEW_ANSWERS, k)),
+        **_survey_values(total.rating, None if total.rating else texts.hidden[Hidden.FEW_ANSWERS], texts),
         "response_rate": NO_FIGURE, "resolution_rate": NO_FIGURE, "case_satisfaction": NO_FIGURE,
         "composite": NO_FIGURE, "rank": NO_FIGURE,
     }
 
 
-def _cells(columns: tuple[TableColumn, ...], values: dict[str, object]) -> tuple[Cell, ...]:
-    return tuple(Cell(c, values[c.key], exports.cell_text(c.spec, values[c.key])) for c in columns)
+def _sheet_row(columns: tuple[TableColumn, ...], by_key: dict[str, object], source) -> SheetRow:
+    values = tuple(by_key[c.key] for c in columns)
+    return SheetRow(values, tuple(map(exports.cell_text, (c.spec for c in columns), values)), source)
 
 
 def _fraction(theta) -> str:
@@ -234,54 +253,85 @@ def table_notes(table: EvaluationTable) -> tuple[str, ...]:
     return tuple(notes)
 
 
-def table_sheet(table: EvaluationTable) -> Sheet:
+def table_sheet(table: EvaluationTable, texts: TableTexts | None = None) -> Sheet:
     """Return the table's header, rows, township totals and notes as the screen and the exports show them."""
     columns = table_columns()
-    k = table.min_group_size
+    texts = texts or TableTexts(table.min_group_size)
     return Sheet(
         columns=columns,
-        rows=tuple(SheetRow(_cells(columns, _row_values(row, k)), row) for row in table.rows),
-        totals=tuple(SheetRow(_cells(columns, _total_values(total, k)), total) for total in table.totals),
+        rows=tuple(_sheet_row(columns, _row_values(row, texts), row) for row in table.rows),
+        totals=tuple(_sheet_row(columns, _total_values(total, texts), total) for total in table.totals),
         notes=table_notes(table),
     )
 
 
 # --- charts and explanations the page adds around the cells -----------------------------------
 
-def _bar(rating: Rating | None, name: str, reason: str | None, id: str) -> Markup:
+def _bar(rating: Rating | None, name: str, reason: str | None, id: str, texts: TableTexts | None = None) -> Markup:
     """Return the 满意/基本满意/不满意 bar, or a placeholder saying the figures are hidden (and why, in its title)."""
-    labels = _rating3_labels()
+    labels = texts.rating3 if texts else _rating3_labels()
     if rating is None:
-        marker = _("Hidden") if reason else NO_FIGURE
-        return charts.placeholder_bar(marker, title=_("%(name)s: %(marker)s", name=name, marker=reason or marker),
-                                      id=id)
+        marker = (texts.hidden_marker if texts else _("Hidden")) if reason else NO_FIGURE
+        pattern = texts.placeholder_title if texts else _("%(name)s: %(marker)s")
+        return charts.placeholder_bar(marker, title=pattern % {"name": name, "marker": reason or marker}, id=id)
     summary = charts.text_alternative_bar(rating.satisfied, rating.basically_satisfied, rating.dissatisfied,
                                           labels=labels).summary
+    pattern = texts.bar_title if texts else _("%(name)s: %(summary)s")
     return charts.stacked_bar(rating.satisfied, rating.basically_satisfied, rating.dissatisfied, labels=labels,
-                              title=_("%(name)s: %(summary)s", name=name, summary=summary), id=id)
+                              title=pattern % {"name": name, "summary": summary}, id=id)
 
 
-@dataclass(frozen=True)
-class Explanation:
-    """How one secretary's composite score was computed, with the actual numbers."""
-
-    id: str
-    name: str
-    parts: tuple[str, ...]
-    formula: str
-    omitted: tuple[str, ...]
-
-
-def _explanation(row: EvaluationRow) -> Explanation | None:
+def _explanation(row: EvaluationRow, texts: TableTexts) -> str:
+    """Return how one secretary's composite score was computed, with the actual numbers, as a term and its details."""
     composite = row.composite
-    if composite is None or composite.score is None:
-        return None
-    parts = tuple(f"{c.weight:.3f} × {charts.format_percent(c.value, 1)} ({COMPONENT_LABELS[c.name]})"
-                  for c in composite.contributions)
-    formula = " + ".join(f"{c.weight:.3f} × {c.value:.3f}" for c in composite.contributions) + \
-        f" = {composite.score:.3f}"
-    return Explanation(id=f"composite-{row.organization.id}", name=row.organization.name, parts=parts,
-                       formula=formula, omitted=tuple(str(COMPONENT_LABELS[name]) for name in composite.omitted))
+    parts = " + ".join(f"{c.weight:.3f} × {charts.format_percent(c.value, 1)} ({texts.components[c.name]})"
+                       for c in composite.contributions)
+    omitted = ""
+    if composite.omitted:
+        omitted = texts.omitted % {"parts": ", ".join(texts.components[name] for name in composite.omitted)}
+        omitted = f" <small>{escape(omitted)}</small>"
+    return (f'<dt id="composite-{row.organization.id}">{escape(row.organization.name)}</dt>'
+            f"<dd>{escape(parts)} = {composite.score:.3f}{omitted}</dd>")
+
+
+class BodyRows:
+    """Writes the secretaries' rows of the table as templates/evaluation/_table.html's tfoot writes the totals.
+
+    Built here rather than in a template loop over every cell: for a thousand rows that loop was most of the
+    page's time. Each column's cell markup is worked out once; a row only fills in its escaped texts.
+    """
+
+    def __init__(self, columns: tuple[TableColumn, ...], secretary_url: str) -> None:
+        keys = [column.key for column in columns]
+        self.secretary, self.answers, self.flag, self.composite = (
+            keys.index(key) for key in ("secretary", "answers", "flag", "composite"))
+        cells = []
+        for column in columns:
+            if column.key == "community":
+                cells.append('<th scope="row">{}</th>')
+            elif column.key == "answers":
+                cells.append('<td class="bar-cell">{}</td>')
+            elif column.spec.kind != "text":
+                cells.append('<td class="num">{}</td>')
+            else:
+                cells.append("<td>{}</td>")
+        self.pattern = "<tr{}>" + "".join(cells) + "</tr>"
+        self.secretary_url = secretary_url
+
+    def row(self, row: SheetRow, bar: Markup) -> str:
+        """Return a secretary's row: the cells' texts escaped, with the links, bar and badge around some."""
+        source = row.source
+        texts = [str(escape(text)) for text in row.texts]
+        if source.term_id:
+            texts[self.secretary] = f'<a href="{self.secretary_url}{source.term_id}">{texts[self.secretary]}</a>'
+        texts[self.answers] = f"{bar}<small>{texts[self.answers]}</small>"
+        if row.texts[self.flag] != NO_FIGURE:
+            texts[self.flag] = f'<span class="badge badge-flag">{texts[self.flag]}</span>'
+        if source.composite and source.composite.score is not None:
+            texts[self.composite] = f'<a href="#composite-{source.organization.id}">{texts[self.composite]}</a>'
+        css = ' class="withheld"' if source.hidden else \
+            ' class="flagged"' if source.rating and source.rating.flagged else ""
+        return self.pattern.format(css, *texts)
 
 
 # --- reading the query string ----------------------------------------------------------------
@@ -346,21 +396,28 @@ def table(survey_id: int):
 
 
 def _table_context(result: EvaluationTable) -> dict:
-    sheet = table_sheet(result)
-    k = result.min_group_size
-    rows = []
+    texts = TableTexts(result.min_group_size)
+    sheet = table_sheet(result, texts)
+    # One url_for for the thousand links to secretary pages: they differ only in the term id at the end.
+    secretary_url = url_for("evaluation.secretary", term_id=0).removesuffix("0")
+    rows = BodyRows(sheet.columns, secretary_url)
+    body = []
     for row in sheet.rows:
         source = row.source
-        reason = _hidden_text(source.hidden, k) if source.hidden else None
-        rows.append((row, _bar(source.rating, source.organization.name, reason, f"bar-{source.organization.id}")))
+        bar = _bar(source.rating, source.organization.name, texts.hidden[source.hidden] if source.hidden else None,
+                   f"bar-{source.organization.id}", texts)
+        body.append(rows.row(row, bar))
     totals = []
     for row in sheet.totals:
         source = row.source
-        reason = None if source.rating else _hidden_text(Hidden.FEW_ANSWERS, k)
-        totals.append((row, _bar(source.rating, source.township.name, reason, f"bar-township-{source.township.id}")))
+        reason = None if source.rating else texts.hidden[Hidden.FEW_ANSWERS]
+        totals.append((row, _bar(source.rating, source.township.name, reason, f"bar-township-{source.township.id}",
+                                 texts)))
+    explained = [row for row in result.rows if row.composite and row.composite.score is not None]
     return {
-        "survey": result.survey, "result": result, "sheet": sheet, "rows": rows, "totals": totals,
-        "explanations": [e for e in (_explanation(row) for row in result.rows) if e is not None],
+        # Markup: BodyRows and _explanation escape every text they write.
+        "survey": result.survey, "result": result, "sheet": sheet, "body": Markup("\n".join(body)), "totals": totals,
+        "explanations": Markup("\n".join(_explanation(row, texts) for row in explained)),
         "url_arguments": lambda **changes: _url_arguments(result, **changes),
         "default_descending": services.DEFAULT_DESCENDING, "pattern_defs": charts.pattern_defs(),
         "theta_percent": charts.format_percent(float(result.settings.theta), 1),
@@ -384,7 +441,7 @@ def _attachment(data: bytes, mimetype: str, filename: str) -> Response:
 
 
 def _export_rows(sheet: Sheet) -> list[list[object]]:
-    return [[cell.value for cell in row.cells] for row in (*sheet.rows, *sheet.totals)]
+    return [list(row.values) for row in (*sheet.rows, *sheet.totals)]
 
 
 @bp.get("/surveys/<int:survey_id>/export.csv")

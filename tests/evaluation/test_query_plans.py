@@ -46,6 +46,19 @@ def scans_of_ballots(statement: str, parameters) -> list[str]:
     return [line for line in plan if any(f"Seq Scan on {table}" in line for table in BALLOT_TABLES)]
 
 
+def ballot_searches(statement: str, parameters) -> list[str]:
+    """Return how the statement's plan finds rows of survey_ballots through an index: the conditions it seeks on."""
+    connection = db.session.connection()
+    if connection.dialect.name == "sqlite":
+        plan = [str(row[-1]) for row in connection.exec_driver_sql(f"EXPLAIN QUERY PLAN {statement}", parameters)]
+        return [line for line in plan if line.startswith("SEARCH survey_ballots ")]
+    connection.exec_driver_sql("SET LOCAL enable_seqscan = off")
+    plan = [row[0].strip() for row in connection.exec_driver_sql(f"EXPLAIN {statement}", parameters)]
+    # An index scan's line names the table; the "Index Cond:" line after it gives what the index is searched by.
+    return [f"{line} {following}" for line, following in zip(plan, plan[1:])
+            if "Index" in line and "Scan" in line and " on survey_ballots " in f"{line} " and "Index Cond" in following]
+
+
 def test_the_secretary_page_reads_ballot_answers_only_for_its_comments_and_through_indexes(ev, world):
     spring = world["community"]
     summer, _ = ev.community("Summer")
@@ -60,10 +73,15 @@ def test_the_secretary_page_reads_ballot_answers_only_for_its_comments_and_throu
         report = services.secretary_report(world["evaluator"], world["term"].id, LATER)
 
     assert any(breakdown.comments for breakdown in report.questions)  # the comments' query did run
-    reading_ballots = [s for s, _ in selects if any(table in s.lower() for table in BALLOT_TABLES)]
+    reading_ballots = [(s, p) for s, p in selects if any(table in s.lower() for table in BALLOT_TABLES)]
     assert len(reading_ballots) == 1, reading_ballots
     for statement, parameters in selects:
         assert not scans_of_ballots(statement, parameters), statement
+    # The comments are one community's: the ballots are sought by survey and organization together, not read for
+    # the whole survey and filtered.
+    (statement, parameters), = reading_ballots
+    searches = ballot_searches(statement, parameters)
+    assert searches and all("organization_id" in search for search in searches), searches
 
 
 def test_the_live_participation_table_never_reads_ballots(ev, world):
