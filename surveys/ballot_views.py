@@ -46,9 +46,12 @@ def _no_code_tried() -> bool:
     return request.method == "GET" and "code" not in request.args
 
 
-#: One bucket per address for everything that submits a ballot or tries a code.
+#: One bucket per address for everything that submits a ballot or tries a code. The blueprint's
+#: POSTs are counted before anything else of the request runs (on SQLite, before the signed-in
+#: user's query takes the write lock); /vote has its own limit, which replaces it there.
 ballot_limit = limiter.shared_limit(_ballot_limit, scope="ballots", methods=["POST"])
 code_limit = limiter.shared_limit(_ballot_limit, scope="ballots", exempt_when=_no_code_tried)
+ballot_limit(bp)
 
 
 @bp.app_template_global()
@@ -81,8 +84,9 @@ def _check_can_answer(survey: Survey, voter: services.Voter) -> None:
         raise services.AlreadyParticipated(_l("You have already taken part in this survey. Thank you!"))
 
 
-def _refused(survey: Survey, voter: services.Voter, error: Conflict | PermissionDenied):
+def _refused(survey_id: int, voter: services.Voter, error: Conflict | PermissionDenied):
     db.session.rollback()
+    survey = services.get_survey(survey_id)
     if voter.invitation is not None and isinstance(error, services.AlreadyParticipated):
         session.pop(CODE_KEY, None)
     return render_template(
@@ -101,17 +105,21 @@ def _ballot_page(survey: Survey, voter: services.Voter, action: str, code: str |
     ), status
 
 
-def _submit(survey: Survey, voter: services.Voter, action: str, code: str | None = None):
-    """Store the ballot and thank the voter, or show the form again with what needs fixing."""
+def _submit(survey: services.BallotSurvey, voter: services.Voter, endpoint: str, code: str | None = None):
+    """Store the ballot and thank the voter, or show the form again with what needs fixing.
+
+    Storing needs only a row of the survey; the pages that refuse or ask again load all of it.
+    """
     # CSRFProtect has checked the token already; the answers are the service's to check.
     answers = _answers()
     try:
         services.submit_ballot(survey, voter, answers, utcnow())
     except ValidationFailed as error:
         db.session.rollback()
-        return _ballot_page(survey, voter, action, code, answers, error.errors, status=422)
+        return _ballot_page(services.get_survey(survey.id), voter, url_for(endpoint, survey_id=survey.id), code,
+                            answers, error.errors, status=422)
     except (Conflict, PermissionDenied) as error:
-        return _refused(survey, voter, error)
+        return _refused(survey.id, voter, error)
     db.session.commit()
     if code is not None and session.get(CODE_KEY) == code:
         session.pop(CODE_KEY)
@@ -143,17 +151,15 @@ def ballot(survey_id: int):
     try:
         _check_can_answer(survey, voter)
     except (Conflict, PermissionDenied) as error:
-        return _refused(survey, voter, error)
+        return _refused(survey.id, voter, error)
     return _ballot_page(survey, voter, url_for("ballots.submit", survey_id=survey.id))
 
 
 @bp.post("/surveys/<int:survey_id>/ballot")
 @login_required
-@ballot_limit
 def submit(survey_id: int):
     """Store a resident's ballot once, anonymously where the survey says so."""
-    survey = services.get_survey(survey_id)
-    return _submit(survey, _resident(), url_for("ballots.submit", survey_id=survey.id))
+    return _submit(services.ballot_survey(survey_id), _resident(), "ballots.submit")
 
 
 def _code_page(form: CodeForm, status: int, message: str | None = None):
@@ -189,17 +195,16 @@ def vote():
     return redirect(url_for("ballots.code_ballot", survey_id=survey.id), 303)
 
 
-def _invitation_or_code_page(survey: Survey, code: str):
+def _invitation_or_code_page(survey: Survey | services.BallotSurvey, code: str):
     """Return the survey's invitation for a code and None, or None and the code page saying what is wrong."""
-    form = CodeForm(formdata=None, code=services.format_code(code) if code else None)
     if not code:
-        return None, _code_page(form, 422, _l("Enter the code on your slip."))
+        return None, _code_page(CodeForm(formdata=None), 422, _l("Enter the code on your slip."))
     try:
         return services.find_invitation(survey, code, _key()), None
     except ValidationFailed as error:
         if session.get(CODE_KEY) == code:
             session.pop(CODE_KEY)
-        return None, _code_page(form, 422, error.message)
+        return None, _code_page(CodeForm(formdata=None, code=services.format_code(code)), 422, error.message)
 
 
 @bp.get("/vote/<int:survey_id>")
@@ -216,21 +221,19 @@ def code_ballot(survey_id: int):
     try:
         _check_can_answer(survey, voter)
     except (Conflict, PermissionDenied) as error:
-        return _refused(survey, voter, error)
+        return _refused(survey.id, voter, error)
     return _ballot_page(survey, voter, url_for("ballots.submit_code", survey_id=survey.id), code)
 
 
 @bp.post("/vote/<int:survey_id>")
-@ballot_limit
 def submit_code(survey_id: int):
     """Store the ballot of an invitation code once; the code comes back in the form and is checked again."""
-    survey = services.get_survey(survey_id)
+    survey = services.ballot_survey(survey_id)
     code = services.normalize_code(request.form.get("code", ""))
     invitation, refusal = _invitation_or_code_page(survey, code)
     if refusal:
         return refusal
-    return _submit(survey, services.Voter(invitation=invitation), url_for("ballots.submit_code", survey_id=survey.id),
-                   code)
+    return _submit(survey, services.Voter(invitation=invitation), "ballots.submit_code", code)
 
 
 @bp.get("/vote/thanks")

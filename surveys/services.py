@@ -4,14 +4,16 @@ from __future__ import annotations
 import hashlib
 import hmac
 import secrets
+import uuid
+from collections.abc import Iterable
 from dataclasses import dataclass
-from datetime import datetime
-from typing import Mapping
+from datetime import date, datetime
+from functools import cache, lru_cache
+from typing import Mapping, NamedTuple
 
 from flask_babel import format_datetime, lazy_gettext as _l
-from sqlalchemy import delete, func, or_, select, update
+from sqlalchemy import Insert, Update, bindparam, delete, func, or_, select, update
 from sqlalchemy.dialects import postgresql, sqlite
-from sqlalchemy.exc import IntegrityError
 
 from accounts.models import Organization, OrgLevel, Role, RoleGrant, SecretaryTerm, User
 from accounts.services import evaluator_scope
@@ -385,17 +387,31 @@ def generate_codes(actor: User, survey: Survey, organization_id: int, count: int
     return codes
 
 
-def invitation_for_code(code: str, key: bytes) -> Invitation:
+class CodeInvitation(NamedTuple):
+    """An invitation code's row, as a ballot needs it."""
+
+    id: int
+    survey_id: int
+    organization_id: int
+
+
+_invitations = Invitation.__table__
+_INVITATION_BY_HASH = select(
+    _invitations.c.id, _invitations.c.survey_id, _invitations.c.organization_id, _invitations.c.code_hash
+).where(_invitations.c.code_hash == bindparam("digest"))
+
+
+def invitation_for_code(code: str, key: bytes) -> CodeInvitation:
     """Return the invitation of this code, whatever its survey, or refuse clearly."""
     digest = hash_code(code, key)
-    invitation = db.session.scalar(select(Invitation).where(Invitation.code_hash == digest))
+    row = db.session.execute(_INVITATION_BY_HASH, {"digest": digest}).one_or_none()
     # The lookup is by keyed hash, so timing says nothing about how much of a code was right.
-    if invitation is None or not hmac.compare_digest(invitation.code_hash, digest):
+    if row is None or not hmac.compare_digest(row.code_hash, digest):
         raise ValidationFailed({"code": [_l("This code is not valid. Check it against your slip.")]})
-    return invitation
+    return CodeInvitation(row.id, row.survey_id, row.organization_id)
 
 
-def find_invitation(survey: Survey, code: str, key: bytes) -> Invitation:
+def find_invitation(survey: Survey | BallotSurvey, code: str, key: bytes) -> CodeInvitation:
     """Return the survey's invitation for this code, or refuse clearly."""
     invitation = invitation_for_code(code, key)
     if invitation.survey_id != survey.id:
@@ -410,24 +426,88 @@ class Voter:
     """Who is answering: a logged-in resident or the holder of an invitation code."""
 
     resident: User | None = None
-    invitation: Invitation | None = None
+    invitation: CodeInvitation | None = None
+
+
+class BallotSurvey(NamedTuple):
+    """The columns of a survey that decide whether it takes a ballot now and how the ballot is stored."""
+
+    id: int
+    state: SurveyState
+    anonymity: Anonymity
+    opens_at: datetime
+    closes_at: datetime
+    created_at: datetime
+
+
+class StoredBallot(NamedTuple):
+    """What a ballot was stored as: all a ballot row holds."""
+
+    id: uuid.UUID
+    survey_id: int
+    organization_id: int
+    day: date
+
+
+@dataclass(frozen=True)
+class BallotQuestion:
+    """What an answer to a question is checked against."""
+
+    id: int
+    free_text: bool
+    required: bool
+    options: frozenset[str]
+
+
+@dataclass(frozen=True)
+class LockedSurvey:
+    """An open survey's questions (by answer key, in order) and communities, which no longer change."""
+
+    questions: dict[str, BallotQuestion]
+    community_ids: frozenset[int]
+
+
+_surveys, _targets = Survey.__table__, SurveyTarget.__table__
+_participations, _ballots, _answers, _rollups = (
+    Participation.__table__, Ballot.__table__, BallotAnswer.__table__, Rollup.__table__,
+)
+_BALLOT_SURVEY = select(
+    _surveys.c.id, _surveys.c.state, _surveys.c.anonymity, _surveys.c.opens_at, _surveys.c.closes_at,
+    _surveys.c.created_at,
+).where(_surveys.c.id == bindparam("survey_id"))
+
+
+def ballot_survey(survey_id: int) -> BallotSurvey:
+    """Return what a ballot needs of a survey, in one row, or raise 404."""
+    row = db.session.execute(_BALLOT_SURVEY, {"survey_id": survey_id}).one_or_none()
+    if row is None:
+        raise NotFound(_l("There is no such survey."))
+    return BallotSurvey(*row)
+
+
+def _voter_community(voter: Voter) -> int:
+    """Return the id of the community the voter answers for, or refuse a resident who may not vote."""
+    if voter.invitation is not None:
+        return voter.invitation.organization_id
+    resident = voter.resident
+    community = resident.organization_for(Role.resident) if resident else None
+    if community is None:
+        raise PermissionDenied(_l("Only residents of the surveyed communities may answer."))
+    if not resident.is_verified:
+        raise PermissionDenied(_l("Your account is not verified against the community register yet, so you cannot vote with it. Ask your community office, or use an invitation code."))
+    return community.id
+
+
+def _not_a_target() -> PermissionDenied:
+    return PermissionDenied(_l("Your community is not part of this survey."))
 
 
 def target_for(survey: Survey, voter: Voter) -> SurveyTarget:
     """Return the community the voter answers for, or refuse."""
-    if voter.invitation is not None:
-        organization_id = voter.invitation.organization_id
-    else:
-        resident = voter.resident
-        community = resident.organization_for(Role.resident) if resident else None
-        if community is None:
-            raise PermissionDenied(_l("Only residents of the surveyed communities may answer."))
-        if not resident.is_verified:
-            raise PermissionDenied(_l("Your account is not verified against the community register yet, so you cannot vote with it. Ask your community office, or use an invitation code."))
-        organization_id = community.id
+    organization_id = _voter_community(voter)
     target = next((t for t in survey.targets if t.organization_id == organization_id), None)
     if target is None:
-        raise PermissionDenied(_l("Your community is not part of this survey."))
+        raise _not_a_target()
     return target
 
 
@@ -438,11 +518,32 @@ def has_participated(survey: Survey, voter: Voter) -> bool:
         is not None
 
 
+def _ballot_questions(questions: Iterable[Question]) -> dict[str, BallotQuestion]:
+    return {
+        f"q{q.id}": BallotQuestion(q.id, q.type == QuestionType.free_text, q.required, frozenset(q.option_values()))
+        for q in questions
+    }
+
+
+@lru_cache(maxsize=64)
+def _locked_survey(survey_id: int, created_at: datetime) -> LockedSurvey:
+    """Read an open survey's questions and communities once per process.
+
+    They are locked once the survey opens, so every later ballot can be checked against this
+    copy. The creation time in the key keeps a survey id that a restored database reuses apart.
+    """
+    questions = db.session.scalars(select(Question).where(Question.survey_id == survey_id).order_by(Question.position))
+    communities = db.session.scalars(select(_targets.c.organization_id).where(_targets.c.survey_id == survey_id))
+    return LockedSurvey(_ballot_questions(questions), frozenset(communities))
+
+
 def check_answers(survey: Survey, answers: Mapping[str, str]) -> dict[int, str]:
     """Return the answers by question id, or raise ValidationFailed naming each problem beside its question."""
-    questions = {f"q{q.id}": q for q in survey.questions}
-    unknown = [key for key in answers if key not in questions]
-    if unknown:
+    return _check_answers(_ballot_questions(survey.questions), answers)
+
+
+def _check_answers(questions: dict[str, BallotQuestion], answers: Mapping[str, str]) -> dict[int, str]:
+    if any(key not in questions for key in answers):
         raise ValidationFailed(_l("The form does not match this survey. Reload the page and answer again."))
     errors: dict[str, list] = {}
     cleaned = {}
@@ -452,10 +553,10 @@ def check_answers(survey: Survey, answers: Mapping[str, str]) -> dict[int, str]:
             if question.required:
                 errors[key] = [_l("Please answer this question.")]
             continue
-        if question.type == QuestionType.free_text:
+        if question.free_text:
             if len(value) > MAX_TEXT_ANSWER:
                 errors[key] = [_l("Please keep to %(n)d characters.", n=MAX_TEXT_ANSWER)]
-        elif value not in question.option_values():
+        elif value not in question.options:
             errors[key] = [_l("Choose one of the options.")]
         cleaned[question.id] = value
     if errors:
@@ -463,60 +564,85 @@ def check_answers(survey: Survey, answers: Mapping[str, str]) -> dict[int, str]:
     return cleaned
 
 
-def submit_ballot(survey: Survey, voter: Voter, answers: Mapping[str, str], now: datetime) -> Ballot:
-    """Store one ballot, its participation and its rollup counts in one transaction, exactly once."""
+@dataclass(frozen=True)
+class _BallotStatements:
+    """The statements of a ballot, built once per database dialect; values come as parameters."""
+
+    #: Adds the participation unless the voter has one; returns its id only when it was added.
+    participation: Insert
+    ballot: Insert
+    answer: Insert
+    rollup: Insert
+    link_ballot: Update
+    count_ballot: Update
+
+
+@cache
+def _ballot_statements(dialect: str) -> _BallotStatements:
+    insert = postgresql.insert if dialect == "postgresql" else sqlite.insert
+    return _BallotStatements(
+        participation=insert(_participations).on_conflict_do_nothing().returning(_participations.c.id),
+        ballot=insert(_ballots),
+        answer=insert(_answers),
+        rollup=insert(_rollups).on_conflict_do_update(
+            index_elements=["survey_id", "organization_id", "question_id", "option"],
+            set_={"count": _rollups.c.count + 1},
+        ),
+        link_ballot=update(_participations).where(_participations.c.id == bindparam("participation"))
+        .values(ballot_id=bindparam("ballot")),
+        count_ballot=update(_targets).where(
+            _targets.c.survey_id == bindparam("survey"), _targets.c.organization_id == bindparam("organization"),
+        ).values(ballots=_targets.c.ballots + 1),
+    )
+
+
+def submit_ballot(survey: Survey | BallotSurvey, voter: Voter, answers: Mapping[str, str],
+                  now: datetime) -> StoredBallot:
+    """Store one ballot, its participation and its rollup counts in one transaction, exactly once.
+
+    Everything is checked before the first write; the participation's unique constraints then
+    decide who was first, so a second or concurrent ballot of the same voter stores nothing.
+    """
     reason = refusal_reason(survey, now)
     if reason:
         raise Conflict(reason)
-    target = target_for(survey, voter)
-    cleaned = check_answers(survey, answers)
-    if has_participated(survey, voter):
-        raise AlreadyParticipated(_l("You have already taken part in this survey. Thank you!"))
+    locked = _locked_survey(survey.id, survey.created_at)
+    organization_id = _voter_community(voter)
+    if organization_id not in locked.community_ids:
+        raise _not_a_target()
+    cleaned = _check_answers(locked.questions, answers)
+    connection = db.session.connection()
+    statements = _ballot_statements(connection.dialect.name)
     day = now.date()
-    participation = Participation(
-        survey_id=survey.id, organization_id=target.organization_id, day=day,
-        resident_id=voter.resident.id if voter.invitation is None else None,
-        invitation_id=voter.invitation.id if voter.invitation else None,
-    )
-    try:
-        with db.session.begin_nested():
-            db.session.add(participation)
-            db.session.flush()
-    except IntegrityError:
-        # Someone with the same account or code got in first, a moment ago.
-        raise AlreadyParticipated(_l("You have already taken part in this survey. Thank you!")) from None
-    ballot = Ballot(survey_id=survey.id, organization_id=target.organization_id, day=day)
-    questions = {q.id: q for q in survey.questions}
-    for question_id, value in cleaned.items():
-        free = questions[question_id].type == QuestionType.free_text
-        ballot.answers.append(BallotAnswer(question_id=question_id, value=None if free else value,
-                                           text=value if free else None))
-    db.session.add(ballot)
-    db.session.flush()
+    participation_id = connection.execute(statements.participation, {
+        "survey_id": survey.id, "organization_id": organization_id, "day": day,
+        "resident_id": voter.resident.id if voter.invitation is None else None,
+        "invitation_id": voter.invitation.id if voter.invitation else None,
+    }).scalar()
+    if participation_id is None:
+        # This account or code has taken part already, maybe a moment ago in a concurrent request.
+        raise AlreadyParticipated(_l("You have already taken part in this survey. Thank you!"))
+    ballot_id = uuid.uuid4()
+    connection.execute(statements.ballot, {
+        "id": ballot_id, "survey_id": survey.id, "organization_id": organization_id, "day": day,
+    })
+    if cleaned:
+        free_text = {q.id for q in locked.questions.values() if q.free_text}
+        connection.execute(statements.answer, [
+            {"ballot_id": ballot_id, "question_id": qid, "value": None if qid in free_text else value,
+             "text": value if qid in free_text else None}
+            for qid, value in cleaned.items()
+        ])
+        # Always in question order, so that concurrent ballots lock rollup rows in the same order.
+        connection.execute(statements.rollup, [
+            {"survey_id": survey.id, "organization_id": organization_id, "question_id": qid,
+             "option": ANSWERED if qid in free_text else value, "count": 1}
+            for qid, value in cleaned.items()
+        ])
     if survey.anonymity == Anonymity.identified:
-        participation.ballot_id = ballot.id
-    _add_to_rollups(survey.id, target.organization_id, [
-        (qid, ANSWERED if questions[qid].type == QuestionType.free_text else value) for qid, value in cleaned.items()
-    ])
-    db.session.execute(update(SurveyTarget).where(
-        SurveyTarget.survey_id == survey.id, SurveyTarget.organization_id == target.organization_id
-    ).values(ballots=SurveyTarget.ballots + 1))
-    return ballot
-
-
-def _add_to_rollups(survey_id: int, organization_id: int, choices: list[tuple[int, str]]) -> None:
-    if not choices:
-        return
-    dialect = db.session.get_bind().dialect.name
-    insert = postgresql.insert if dialect == "postgresql" else sqlite.insert
-    statement = insert(Rollup).values([
-        {"survey_id": survey_id, "organization_id": organization_id, "question_id": qid, "option": option, "count": 1}
-        for qid, option in choices
-    ])
-    db.session.execute(statement.on_conflict_do_update(
-        index_elements=["survey_id", "organization_id", "question_id", "option"],
-        set_={"count": Rollup.count + 1},
-    ))
+        connection.execute(statements.link_ballot, {"participation": participation_id, "ballot": ballot_id})
+    connection.execute(statements.count_ballot, {"survey": survey.id, "organization": organization_id})
+    return StoredBallot(ballot_id, survey.id, organization_id, day)
 
 
 def rebuild_rollups(survey: Survey) -> None:

@@ -2,12 +2,13 @@
 from __future__ import annotations
 
 import logging
+import re
 import threading
 from concurrent.futures import ThreadPoolExecutor
 from datetime import timedelta
 
 import pytest
-from sqlalchemy import func, select
+from sqlalchemy import event, func, select
 
 from accounts import services as accounts_services
 from accounts.models import RegisterEntry, Role, utcnow
@@ -373,6 +374,61 @@ def test_invalid_ballot_by_code_keeps_the_code(app, client, world):
     assert counts(survey) == (0, 0)
 
 
+# --- what a ballot costs ------------------------------------------------------------------
+
+def statements_of(send) -> list[str]:
+    """Return the statements one request sends, leaving out the BEGIN that SQLite's begin hook sends."""
+    statements: list[str] = []
+
+    def record(_conn, _cursor, statement, *_args):
+        if not re.fullmatch(r"BEGIN( IMMEDIATE)?", statement.strip()):
+            statements.append(" ".join(statement.split()))
+
+    event.listen(db.engine, "before_cursor_execute", record)
+    try:
+        response = send()
+    finally:
+        event.remove(db.engine, "before_cursor_execute", record)
+    assert response.status_code == 303, response.get_data(as_text=True)
+    return statements
+
+
+def test_a_ballot_reads_the_voter_and_the_survey_s_row_then_writes(app, client, world, voter, make):
+    survey = make_survey(world)
+    [code] = codes_for(app, world, survey)
+    answers, url, code_url = full_answers(survey), ballot_url(survey), f"/vote/{survey.id}"
+    # The first ballot of a survey reads its locked questions and communities, once for the process.
+    verified_resident(make, world["community"], username="first")
+    first = Client(app.test_client())
+    first.login("first")
+    assert first.post(url, answers).status_code == 303
+    anonymous = Client(app.test_client())
+    for c in (client, anonymous):
+        c.token()
+    by_account = statements_of(lambda: client.post(url, answers))
+    by_code = statements_of(lambda: anonymous.post(code_url, {**answers, "code": code}))
+    for statements, voter_table in ((by_account, "users"), (by_code, "survey_invitations")):
+        described = "\n".join(statements)
+        assert len(statements) == 7, described
+        assert {f"FROM {voter_table}", "FROM surveys"} <= {f"FROM {s.split(' FROM ')[1].split()[0]}"
+                                                          for s in statements[:2]}, described
+        assert [s.split()[0] for s in statements[2:]] == ["INSERT"] * 4 + ["UPDATE"], described
+    assert counts(survey) == (3, 3)
+
+
+def test_a_survey_closed_after_its_first_ballots_refuses_the_next(client, world, voter, make):
+    survey = make_survey(world)
+    verified_resident(make, world["community"], username="early")
+    early = Client(client.raw.application.test_client())
+    early.login("early")
+    assert early.post(ballot_url(survey), full_answers(survey)).status_code == 303
+    services.close_survey(world["evaluator"], db.session.get(Survey, survey.id), utcnow())
+    db.session.commit()
+    response = client.post(ballot_url(survey), full_answers(survey))
+    assert response.status_code == 409 and "has closed" in response.get_data(as_text=True)
+    assert counts(survey) == (1, 1)
+
+
 # --- races, limits, logs ------------------------------------------------------------------
 
 def race(app, clients: list[Client], url: str, data: dict) -> list:
@@ -423,6 +479,20 @@ def test_ballot_submits_are_rate_limited_per_address(app, client, world, voter):
     assert client.post(ballot_url(survey), {}).status_code == 422
     assert client.post("/vote", {"code": "ABCD-EFGH"}).status_code == 422
     assert client.post(ballot_url(survey), full_answers(survey)).status_code == 429
+    assert counts(survey) == (0, 0)
+
+
+def test_each_ballot_submit_and_code_tried_counts_once_and_pages_not_at_all(app, client, world, voter):
+    survey = make_survey(world)
+    app.config["BALLOT_LIMIT_PER_IP"] = "3 per minute"
+    for page in (ballot_url(survey), "/surveys/open", "/vote", ballot_url(survey)):
+        assert client.get(page).status_code == 200
+    assert client.post(ballot_url(survey), {}).status_code == 422
+    assert client.post(f"/vote/{survey.id}", {**full_answers(survey), "code": "ABCDEFGH"}).status_code == 422
+    assert client.get("/vote?code=ABCD-EFGH").status_code == 422
+    assert client.post(ballot_url(survey), full_answers(survey)).status_code == 429
+    assert client.post("/vote", {"code": "ABCD-EFGH"}).status_code == 429
+    assert client.get(ballot_url(survey)).status_code == 200
     assert counts(survey) == (0, 0)
 
 
