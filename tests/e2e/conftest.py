@@ -18,6 +18,7 @@ from accounts.auth import password_hasher
 from accounts.models import User, utcnow
 from app import create_app
 from extensions import db
+from surveys import demo as surveys_demo
 from workflow import demo as workflow_demo
 
 CHROMIUM = Path("/usr/bin/chromium")
@@ -42,7 +43,7 @@ def pytest_collection_modifyitems(items):
 
 @pytest.fixture(scope="session")
 def app(tmp_path_factory):
-    """The app on its own SQLite file, seeded with the demo people and cases; SQLite only, unlike the root fixture."""
+    """The app on its own SQLite file, seeded as `flask demo seed` does; SQLite only, unlike the root fixture."""
     folder = tmp_path_factory.mktemp("e2e")
     database = folder / "lianxin.sqlite3"
 
@@ -56,8 +57,11 @@ def app(tmp_path_factory):
     app = create_app(E2EConfig)
     with app.app_context():
         db.create_all()
+        # The same steps as `flask demo seed` (accounts/cli.py); the workflow demo refreshes the case figures.
         demo.seed(password_hasher())
-        workflow_demo.seed(utcnow(), Path(app.config["UPLOAD_FOLDER"]))
+        now = utcnow()
+        workflow_demo.seed(now, Path(app.config["UPLOAD_FOLDER"]))
+        surveys_demo.seed(now, app.config["SECRET_KEY"].encode())
         db.session.commit()
     yield app
     with app.app_context():

@@ -69,7 +69,7 @@ def test_logged_out_pages(page, locale, tr, choose_language, shows):
 
 
 def test_admin_pages(page, locale, tr, log_in, name_of, choose_language, shows):
-    """An administrator's navigation, the admin screens and the register import."""
+    """An administrator's navigation, the admin screens, the register import and the evaluation settings."""
     log_in(page, "admin")
     choose_language(page, locale)
     shows(page, tr("Hello, %(name)s", locale, name=name_of("admin")))
@@ -106,12 +106,15 @@ def test_admin_pages(page, locale, tr, log_in, name_of, choose_language, shows):
     page.get_by_role("button", name=tr("Add an organization", locale), exact=True).click()
     shows(page, tr("Add an organization", locale))
 
+    nav.get_by_role("link", name=tr("Evaluation settings", locale), exact=True).click()
+    shows(page, tr("Evaluation settings", locale))
+
     nav.get_by_role("link", name=name_of("admin"), exact=True).click()
     shows(page, tr("Your account", locale))
 
 
 def test_evaluator_pages(page, locale, tr, log_in, name_of, choose_language, shows):
-    """A district evaluator's start page, organizations and account."""
+    """A district evaluator's start page, organizations, evaluation results and account."""
     log_in(page, "eval.district")
     choose_language(page, locale)
     shows(page, tr("Hello, %(name)s", locale, name=name_of("eval.district")))
@@ -122,6 +125,22 @@ def test_evaluator_pages(page, locale, tr, log_in, name_of, choose_language, sho
     shows(page, TOWNSHIP)
     page.get_by_role("link", name=COMMUNITY, exact=True).click()
     shows(page, COMMUNITY)
+
+    nav.get_by_role("link", name=tr("Evaluation results", locale), exact=True).click()
+    shows(page, tr("Evaluation results", locale))
+    page.get_by_role("region", name=tr("Surveys in progress", locale)).get_by_role("link").first.click()
+    shows(page, tr("Participation", locale))
+    nav.get_by_role("link", name=tr("Evaluation results", locale), exact=True).click()
+    latest = page.get_by_role("region", name=tr("Surveys with results", locale)).get_by_role("rowheader").first
+    title = latest.inner_text()
+    latest.get_by_role("link").click()
+    shows(page, title)
+    page.get_by_role("row").filter(has_text=COMMUNITY).get_by_role("link", name=name_of("sec.chunhui")).click()
+    shows(page, name_of("sec.chunhui"))
+    page.go_back()
+    page.get_by_role("link", name=tr("Publication page", locale), exact=True).click()
+    shows(page, tr("Public notice of the results: %(title)s", locale, title=title))
+
     nav.get_by_role("link", name=name_of("eval.district"), exact=True).click()
     shows(page, tr("Your account", locale))
 
