@@ -14,6 +14,7 @@ from collections.abc import Mapping
 from dataclasses import dataclass
 from datetime import date, datetime
 from fractions import Fraction
+from typing import NamedTuple
 
 from flask_babel import lazy_gettext as _l
 from sqlalchemy import and_, exists, or_, select
@@ -44,6 +45,7 @@ SORTS = ("rank", "name", "satisfaction", "dissatisfied", "turnout", "composite")
 DEFAULT_DESCENDING = {"rank": False, "name": False, "satisfaction": True, "dissatisfied": True, "turnout": True,
                       "composite": True}
 SATISFIED, BASIC, DISSATISFIED = OPTIONS[QuestionType.rating3]
+EXCELLENT, COMPETENT, BASICALLY_COMPETENT, INCOMPETENT = OPTIONS[QuestionType.grade4]
 
 
 class Hidden(enum.Enum):
@@ -63,16 +65,14 @@ def survey_period(survey: Survey) -> MonthRange:
 
 # --- survey results ----------------------------------------------------------------------
 
-@dataclass(frozen=True)
-class Place:
+class Place(NamedTuple):
     """An organization as results name it."""
 
     id: int
     name: str
 
 
-@dataclass(frozen=True)
-class Rating:
+class Rating(NamedTuple):
     """The answers of k or more people to a 满意/基本满意/不满意 question, and what follows from them."""
 
     n: int
@@ -91,8 +91,7 @@ class Rating:
         return self.flag != stats.ReviewFlag.NONE
 
 
-@dataclass(frozen=True)
-class GradeCounts:
+class GradeCounts(NamedTuple):
     """The answers of k or more people to a 优秀/称职/基本称职/不称职 question, with its flags."""
 
     n: int
@@ -118,7 +117,8 @@ def _valid_n(counts: Mapping[str, int]) -> int:
 
 
 def _grades(counts: Mapping[str, int], k: int, theta: Fraction) -> GradeCounts | None:
-    e, c, b, i = (counts.get(option, 0) for option in OPTIONS[QuestionType.grade4])
+    e, c, b, i = (counts.get(EXCELLENT, 0), counts.get(COMPETENT, 0), counts.get(BASICALLY_COMPETENT, 0),
+                  counts.get(INCOMPETENT, 0))
     n = e + c + b + i
     if n < k:
         return None
@@ -138,16 +138,21 @@ class _SurveyResults:
     settings: SettingsInForce
     headline: Question | None
     grade4: Question | None
-    #: Rows of _load_targets.
-    targets: list
-    #: {(community id, question id): {option: count}}
-    counts: dict[tuple[int, int], dict[str, int]]
+    targets: list[_Target]
+    #: {question id: {community id: {option: count}}}
+    counts: dict[int, dict[int, dict[str, int]]]
     hidden: dict[int, Hidden]
     #: Townships whose total has k or more valid answers, so is shown beside its communities.
     shown_totals: set[int]
 
+    def __post_init__(self) -> None:
+        # Looked up once: the table asks for each of a thousand communities' counts several times.
+        self._headline_counts = self.counts.get(self.headline.id, {}) if self.headline else {}
+        self._grade4_counts = self.counts.get(self.grade4.id, {}) if self.grade4 else {}
+        self._min_group_size = self.survey.min_group_size
+
     def headline_counts(self, organization_id: int) -> dict[str, int]:
-        return self.counts.get((organization_id, self.headline.id), {}) if self.headline else {}
+        return self._headline_counts.get(organization_id, {})
 
     def rating(self, organization_id: int) -> Rating | None:
         if self.headline is None or organization_id in self.hidden:
@@ -157,15 +162,32 @@ class _SurveyResults:
     def grade_counts(self, organization_id: int) -> GradeCounts | None:
         if self.grade4 is None or organization_id in self.hidden:
             return None
-        return _grades(self.counts.get((organization_id, self.grade4.id), {}), self.survey.min_group_size,
-                       self.settings.theta)
+        return _grades(self._grade4_counts.get(organization_id, {}), self._min_group_size, self.settings.theta)
 
 
-def _load_targets(survey: Survey) -> list:
+class _Target(NamedTuple):
+    """A survey target with its organization, the organization's parent and the secretary of the target's term."""
+
+    organization_id: int
+    term_id: int | None
+    eligible_residents: int
+    codes_issued: int
+    ballots: int
+    name: str
+    parent_id: int | None
+    path: str
+    parent_name: str | None
+    parent_level: OrgLevel | None
+    parent_path: str | None
+    secretary_name: str | None
+
+
+def _load_targets(survey: Survey) -> list[_Target]:
     """Return the survey's targets with their organization, its parent and the secretary of the target's term."""
     parent = aliased(Organization)
-    # Plain rows rather than ORM objects: a table of a thousand communities stays fast.
-    return db.session.execute(
+    # Plain tuples rather than ORM objects or result rows: the table reads each target's fields several times,
+    # and a tuple's fields are the quickest to read.
+    return [_Target._make(row) for row in db.session.execute(
         select(SurveyTarget.organization_id, SurveyTarget.term_id, SurveyTarget.eligible_residents,
                SurveyTarget.codes_issued, SurveyTarget.ballots, Organization.name, Organization.parent_id,
                Organization.path, parent.name.label("parent_name"), parent.level.label("parent_level"),
@@ -175,7 +197,7 @@ def _load_targets(survey: Survey) -> list:
         .outerjoin(SecretaryTerm, SecretaryTerm.id == SurveyTarget.term_id)
         .outerjoin(User, User.id == SecretaryTerm.user_id)
         .where(SurveyTarget.survey_id == survey.id)
-    ).all()
+    )]
 
 
 def _load_results(survey: Survey, *, with_counts: bool = True, targets: list | None = None) -> _SurveyResults:
@@ -184,7 +206,7 @@ def _load_results(survey: Survey, *, with_counts: bool = True, targets: list | N
     headline = _first_question(survey, QuestionType.rating3)
     grade4 = _first_question(survey, QuestionType.grade4)
     question_ids = [q.id for q in (headline, grade4) if q is not None]
-    counts: dict[tuple[int, int], dict[str, int]] = defaultdict(dict)
+    counts: dict[int, dict[int, dict[str, int]]] = {question_id: defaultdict(dict) for question_id in question_ids}
     if with_counts and question_ids:
         # The table's columns, not the mapped class's: a row per option of every community, without the ORM's
         # per-row work.
@@ -193,7 +215,7 @@ def _load_results(survey: Survey, *, with_counts: bool = True, targets: list | N
             select(rollups.organization_id, rollups.question_id, rollups.option, rollups.count)
             .where(rollups.survey_id == survey.id, rollups.question_id.in_(question_ids))
         ).all():
-            counts[organization_id, question_id][option] = count
+            counts[question_id][organization_id][option] = count
     results = _SurveyResults(survey=survey, settings=settings_for(survey), headline=headline, grade4=grade4,
                              targets=targets, counts=counts, hidden={}, shown_totals=set())
     if with_counts and headline is not None:
@@ -279,8 +301,7 @@ def surveys_in_progress(actor: User, now: datetime) -> list[Survey]:
 
 # --- the evaluation table ----------------------------------------------------------------
 
-@dataclass(frozen=True)
-class EvaluationRow:
+class EvaluationRow(NamedTuple):
     """One target community of a survey: its secretary's figures, or why they are withheld."""
 
     organization: Place
@@ -303,8 +324,7 @@ class EvaluationRow:
     composite: stats.CompositeScore | None
 
 
-@dataclass(frozen=True)
-class TownshipTotal:
+class TownshipTotal(NamedTuple):
     """A township's communities added up; the rating is withheld under k valid answers."""
 
     township: Place
@@ -385,7 +405,8 @@ def _rank(results: _SurveyResults) -> tuple[dict[int, float], dict[int, int], fl
         return {}, {}, None
     prior = Fraction(sum(favourable.values()), total)
     m = results.settings.shrink_m
-    shrunk = {o: stats.shrunk_rate(favourable[o], valid[o], float(prior), m) for o in valid}
+    prior_rate = float(prior)
+    shrunk = {o: stats.shrunk_rate(favourable[o], valid[o], prior_rate, m) for o in valid}
     # Ties are decided on exact fractions, so equal rates share a rank rather than differ in the last bit. Only
     # rates that (nearly) tie as floats can be equal, so only theirs are worked out exactly.
     by_rate = sorted(valid, key=shrunk.__getitem__)
@@ -398,7 +419,7 @@ def _rank(results: _SurveyResults) -> tuple[dict[int, float], dict[int, int], fl
         before = ordered[place - 2] if place > 1 else None
         tied = before in exact and organization_id in exact and exact[before] == exact[organization_id]
         ranks[organization_id] = ranks[before] if tied else place
-    return shrunk, ranks, float(prior)
+    return shrunk, ranks, prior_rate
 
 
 def _sort_rows(rows: list[EvaluationRow], sort: str, descending: bool) -> list[EvaluationRow]:

@@ -1,6 +1,7 @@
 """Evaluators read the results of closed surveys: the table, a secretary's page, the publication page, exports."""
 from __future__ import annotations
 
+import operator
 import re
 from collections.abc import Mapping
 from dataclasses import dataclass
@@ -35,6 +36,8 @@ ORDERS = {"asc": False, "desc": True}
 NUMBER_RE = re.compile(r"[0-9]{1,9}")
 #: What a cell shows when there is no figure: the export writes the same mark.
 NO_FIGURE = "—"
+#: The types of the table's figures, whose texts never need escaping.
+NUMBER_TYPES = (int, float)
 REVIEW_FLAG_LABELS = {
     stats.ReviewFlag.CONFIRMED: _l("Flagged, confirmed"),
     stats.ReviewFlag.MARGINAL: _l("Flagged, marginal"),
@@ -90,6 +93,7 @@ class TableTexts:
         self.flags = _flag_labels()
         self.rating3 = _rating3_labels()
         self.components = {name: str(label) for name, label in COMPONENT_LABELS.items()}
+        self.escaped_components = {name: str(escape(label)) for name, label in self.components.items()}
         # Patterns filled in per row: gettext without arguments leaves the placeholders in.
         self.hidden_marker = _("Hidden")
         self.bar_title = _("%(name)s: %(summary)s")
@@ -181,19 +185,19 @@ def _or_mark(value):
 
 
 def _row_values(row: EvaluationRow, texts: TableTexts) -> dict[str, object]:
+    values = _survey_values(row.rating, texts.hidden[row.hidden] if row.hidden else None, texts, row.grade4)
     cases = row.cases
-    return {
-        "township": row.township.name if row.township else NO_FIGURE,
-        "community": row.organization.name,
-        "secretary": row.secretary_name or texts.vacant,
-        "turnout": _or_mark(row.turnout),
-        **_survey_values(row.rating, texts.hidden[row.hidden] if row.hidden else None, texts, row.grade4),
-        "response_rate": _or_mark(cases.response_rate if cases else None),
-        "resolution_rate": _or_mark(cases.resolution_rate if cases else None),
-        "case_satisfaction": _or_mark(cases.satisfaction_rate if cases else None),
-        "composite": _or_mark(row.composite.score if row.composite else None),
-        "rank": _or_mark(row.rank),
-    }
+    rates = (cases.response_rate, cases.resolution_rate, cases.satisfaction_rate) if cases else (None, None, None)
+    score = row.composite.score if row.composite else None
+    values.update(
+        township=row.township.name if row.township else NO_FIGURE,
+        community=row.organization.name,
+        secretary=row.secretary_name or texts.vacant,
+        turnout=_or_mark(row.turnout),
+        response_rate=_or_mark(rates[0]), resolution_rate=_or_mark(rates[1]), case_satisfaction=_or_mark(rates[2]),
+        composite=_or_mark(score), rank=_or_mark(row.rank),
+    )
+    return values
 
 
 def _total_values(total: TownshipTotal, texts: TableTexts) -> dict[str, object]:
@@ -210,9 +214,35 @@ def _total_values(total: TownshipTotal, texts: TableTexts) -> dict[str, object]:
     }
 
 
-def _sheet_row(columns: tuple[TableColumn, ...], by_key: dict[str, object], source) -> SheetRow:
-    values = tuple(by_key[c.key] for c in columns)
-    return SheetRow(values, tuple(map(exports.cell_text, (c.spec for c in columns), values)), source)
+def _cell_text(spec: exports.Column, value: object) -> str:
+    """Return exports.cell_text(spec, value), answering the table's usual cells without its general checks.
+
+    A page formats some fifteen thousand cells; texts, the table's ints and floats go the short way.
+    """
+    kind, cls = spec.kind, value.__class__
+    if cls is str:
+        return value
+    if cls is float and kind == "percent":
+        return charts.format_percent(value, spec.decimals)
+    if cls is float and kind == "float":
+        return f"{value:.{spec.decimals}f}"
+    if cls is int and kind == "int":
+        return str(value)
+    return exports.cell_text(spec, value)
+
+
+class _SheetRows:
+    """Turns the cells of rows, given by column key, into SheetRows for the given columns."""
+
+    def __init__(self, columns: tuple[TableColumn, ...]) -> None:
+        self.values_of = operator.itemgetter(*(column.key for column in columns))
+        self.specs = tuple(column.spec for column in columns)
+
+    def __call__(self, by_key: dict[str, object], source) -> SheetRow:
+        values = self.values_of(by_key)
+        # Texts as they are; the rest as exports.cell_text writes them.
+        return SheetRow(values, tuple([value if value.__class__ is str else _cell_text(spec, value)
+                                       for spec, value in zip(self.specs, values)]), source)
 
 
 def _fraction(theta) -> str:
@@ -257,10 +287,11 @@ def table_sheet(table: EvaluationTable, texts: TableTexts | None = None) -> Shee
     """Return the table's header, rows, township totals and notes as the screen and the exports show them."""
     columns = table_columns()
     texts = texts or TableTexts(table.min_group_size)
+    sheet_row = _SheetRows(columns)
     return Sheet(
         columns=columns,
-        rows=tuple(_sheet_row(columns, _row_values(row, texts), row) for row in table.rows),
-        totals=tuple(_sheet_row(columns, _total_values(total, texts), total) for total in table.totals),
+        rows=tuple([sheet_row(_row_values(row, texts), row) for row in table.rows]),
+        totals=tuple([sheet_row(_total_values(total, texts), total) for total in table.totals]),
         notes=table_notes(table),
     )
 
@@ -284,14 +315,17 @@ def _bar(rating: Rating | None, name: str, reason: str | None, id: str, texts: T
 def _explanation(row: EvaluationRow, texts: TableTexts) -> str:
     """Return how one secretary's composite score was computed, with the actual numbers, as a term and its details."""
     composite = row.composite
-    parts = " + ".join(f"{c.weight:.3f} × {charts.format_percent(c.value, 1)} ({texts.components[c.name]})"
-                       for c in composite.contributions)
+    # Escaped piece by piece, which is the same as escaping the whole: only the labels may need it. The value is
+    # written as format_percent(value, 1) writes it, in the same format string as the rest.
+    labels = texts.escaped_components
+    parts = " + ".join(["%.3f × %.1f%% (%s)" % (c.weight, c.value * 100, labels[c.name])
+                        for c in composite.contributions])
     omitted = ""
     if composite.omitted:
         omitted = texts.omitted % {"parts": ", ".join(texts.components[name] for name in composite.omitted)}
         omitted = f" <small>{escape(omitted)}</small>"
-    return (f'<dt id="composite-{row.organization.id}">{escape(row.organization.name)}</dt>'
-            f"<dd>{escape(parts)} = {composite.score:.3f}{omitted}</dd>")
+    return (f'<dt id="composite-{row.organization.id}">{charts.escape_text(row.organization.name)}</dt>'
+            f"<dd>{parts} = {composite.score:.3f}{omitted}</dd>")
 
 
 class BodyRows:
@@ -321,7 +355,9 @@ class BodyRows:
     def row(self, row: SheetRow, bar: Markup) -> str:
         """Return a secretary's row: the cells' texts escaped, with the links, bar and badge around some."""
         source = row.source
-        texts = [str(escape(text)) for text in row.texts]
+        # Numbers are written as digits, signs and "%", with nothing to escape.
+        texts = [text if value.__class__ in NUMBER_TYPES else charts.escape_text(text)
+                 for value, text in zip(row.values, row.texts)]
         if source.term_id:
             texts[self.secretary] = f'<a href="{self.secretary_url}{source.term_id}">{texts[self.secretary]}</a>'
         texts[self.answers] = f"{bar}<small>{texts[self.answers]}</small>"
