@@ -66,6 +66,19 @@ class Evaluations:
         db.session.commit()
         return survey
 
+    def three_results(self, community) -> tuple[Survey, Survey, Survey]:
+        """Close three evaluations of one term: 80% published, then 3 answers (under k), then 65% with grades."""
+        first = self.survey([community], title="2024", opens_at=T0 - 365 * DAY)
+        self.answers(first, community, 60, 20, 20)
+        self.close(first, publish=True)
+        tiny = self.survey([community], title="Tiny", opens_at=T0 - 180 * DAY)
+        self.answers(tiny, community, 2, 0, 1)
+        self.close(tiny)
+        second = self.survey([community], title="2025", opens_at=T0)
+        self.answers(second, community, 45, 20, 35, grades=(40, 30, 20, 10))
+        self.close(second)
+        return first, tiny, second
+
     def ballot(self, survey: Survey, community, rating: str = "satisfied", comment: str = "",
                now: datetime = T0 + DAY) -> None:
         """Cast one real ballot with an invitation code."""

@@ -395,15 +395,7 @@ def test_publishing_records_the_settings_so_later_changes_leave_published_flags_
 
 def test_the_secretary_report_has_history_trend_breakdown_and_only_its_own_term(ev, world, make):
     spring = world["community"]
-    first = ev.survey([spring], title="2024", opens_at=T0 - 365 * DAY)
-    ev.answers(first, spring, 60, 20, 20)
-    ev.close(first, publish=True)
-    tiny = ev.survey([spring], title="Tiny", opens_at=T0 - 180 * DAY)
-    ev.answers(tiny, spring, 2, 0, 1)
-    ev.close(tiny)
-    second = ev.survey([spring], title="2025", opens_at=T0)
-    ev.answers(second, spring, 45, 20, 35, grades=(40, 30, 20, 10))
-    ev.close(second)
+    first, _tiny, _second = ev.three_results(spring)
 
     report = services.secretary_report(world["evaluator"], world["term"].id, LATER)
 

@@ -354,15 +354,7 @@ def test_the_publication_page_is_only_for_published_results(client, world, ev, r
 
 def test_the_secretary_page_shows_history_trend_breakdown_and_cases(client, world, ev):
     spring = world["community"]
-    first = ev.survey([spring], title="2024", opens_at=T0 - 365 * DAY)
-    ev.answers(first, spring, 60, 20, 20)
-    ev.close(first, publish=True)
-    tiny = ev.survey([spring], title="Tiny", opens_at=T0 - 180 * DAY)
-    ev.answers(tiny, spring, 2, 0, 1)
-    ev.close(tiny)
-    second = ev.survey([spring], title="2025", opens_at=T0)
-    ev.answers(second, spring, 45, 20, 35, grades=(40, 30, 20, 10))
-    ev.close(second)
+    ev.three_results(spring)
     db.session.add(CaseFigure(organization_id=spring.id, term_id=world["term"].id, month=date(2025, 5, 1),
                               submitted=10, responded_in_time=9, with_feedback=8, solved=6, satisfied=4,
                               basically_satisfied=2, dissatisfied=2, overdue=1, reopened=1, resolve_hours=[10.0, 30.0]))
