@@ -8,11 +8,14 @@ from pathlib import Path
 
 from flask import Flask, render_template, request
 from sqlalchemy import (
-    Column, Date, DateTime, ForeignKey, Integer, MetaData, String, Table, Text, Uuid, create_engine, event, select,
+    Column, Date, DateTime, ForeignKey, Integer, MetaData, String, Table, Text, Uuid, create_engine, select,
 )
 from sqlalchemy.dialects import postgresql, sqlite
 from sqlalchemy.engine import Engine
 from sqlalchemy.schema import CreateTable
+
+from config import Config
+from extensions import configure_sqlite, writing
 
 metadata = MetaData()
 #: The project's tables, reduced to the columns the baseline reads or writes.
@@ -69,26 +72,22 @@ ANSWERED = "answered"
 
 
 def _engine(url: str) -> Engine:
-    """Create the engine, with the project's SQLite settings so writes compare fairly."""
+    """Create the engine with the project's own SQLite setup (WAL, busy timeout, BEGIN IMMEDIATE to write)."""
     engine = create_engine(url)
     if engine.dialect.name == "sqlite":
-
-        @event.listens_for(engine, "connect")
-        def _on_connect(dbapi_connection, _record) -> None:
-            cursor = dbapi_connection.cursor()
-            cursor.execute("PRAGMA busy_timeout = 15000")
-            cursor.execute("PRAGMA journal_mode = WAL")
-            cursor.execute("PRAGMA foreign_keys = ON")
-            cursor.execute("PRAGMA synchronous = NORMAL")
-            cursor.close()
-
+        configure_sqlite(engine, Config.SQLITE_BUSY_TIMEOUT)
     return engine
 
 
 def create_app() -> Flask:
     """Create the bare app on DATABASE_URL and its bench-only table."""
     engine = _engine(os.environ["DATABASE_URL"])
-    upsert = postgresql.insert if engine.dialect.name == "postgresql" else sqlite.insert
+    insert_for_dialect = postgresql.insert if engine.dialect.name == "postgresql" else sqlite.insert
+    # Built once and run for every answer, as the project does: a multi-row VALUES would be compiled per request.
+    add_to_rollup = insert_for_dialect(rollups).on_conflict_do_update(
+        index_elements=["survey_id", "organization_id", "question_id", "option"],
+        set_={"count": rollups.c.count + 1},
+    )
     with engine.begin() as connection:
         # Both workers run this at start; IF NOT EXISTS keeps the race harmless.
         connection.execute(CreateTable(bench_writes, if_not_exists=True))
@@ -122,7 +121,7 @@ def create_app() -> Flask:
     @app.post("/insert")
     def insert() -> tuple[str, int]:
         """Insert one row."""
-        with engine.begin() as connection:
+        with writing(), engine.begin() as connection:
             now = datetime.now(timezone.utc)
             connection.execute(bench_writes.insert().values(note=request.form.get("note", ""), created_at=now))
         return "", 204
@@ -136,7 +135,7 @@ def create_app() -> Flask:
         ballot_id = uuid.uuid4()
         # "q<id>" carries an option, "t<id>" a free-text answer.
         given = [(int(key[1:]), key[0], value) for key, value in form.items() if key[0] in "qt" and key[1:].isdigit()]
-        with engine.begin() as connection:
+        with writing(), engine.begin() as connection:
             connection.execute(participations.insert().values(
                 survey_id=survey_id, organization_id=organization_id, invitation_id=int(form["invitation"]), day=day
             ))
@@ -148,15 +147,11 @@ def create_app() -> Flask:
                  "text": value if kind == "t" else None}
                 for question_id, kind, value in given
             ])
-            statement = upsert(rollups).values([
+            connection.execute(add_to_rollup, [
                 {"survey_id": survey_id, "organization_id": organization_id, "question_id": question_id,
                  "option": value if kind == "q" else ANSWERED, "count": 1}
                 for question_id, kind, value in given
             ])
-            connection.execute(statement.on_conflict_do_update(
-                index_elements=["survey_id", "organization_id", "question_id", "option"],
-                set_={"count": rollups.c.count + 1},
-            ))
             connection.execute(targets.update().where(
                 targets.c.survey_id == survey_id, targets.c.organization_id == organization_id
             ).values(ballots=targets.c.ballots + 1))
