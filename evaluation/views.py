@@ -17,7 +17,7 @@ from markupsafe import Markup, escape
 from accounts.auth import role_required
 from accounts.models import Role, utcnow
 from errors import Conflict, ValidationFailed
-from evaluation import charts, exports, services
+from evaluation import case_figures, charts, exports, services
 from evaluation import statistics as stats
 from evaluation.models import COMPONENTS
 from evaluation.services import EvaluationRow, EvaluationTable, Hidden, Rating, TownshipTotal
@@ -34,6 +34,8 @@ READERS = (Role.evaluator, Role.admin)
 ORDERS = {"asc": False, "desc": True}
 #: Ids in the query string fit a database integer; anything longer is a mistake, not an id.
 NUMBER_RE = re.compile(r"[0-9]{1,9}")
+#: A month as an <input type="month"> sends it: YYYY-MM.
+MONTH_RE = re.compile(r"(19[0-9]{2}|2[0-9]{3})-(0[1-9]|1[0-2])")
 #: What a cell shows when there is no figure: the export writes the same mark.
 NO_FIGURE = "—"
 #: The types of the table's figures, whose texts never need escaping.
@@ -372,11 +374,25 @@ class BodyRows:
 
 # --- reading the query string ----------------------------------------------------------------
 
-def _table_arguments() -> dict:
-    """Read township, sort and order from the query string, refusing what the table cannot show with 422."""
+def _month_argument(name: str, default: date, errors: dict[str, list]) -> date:
+    value = request.args.get(name, "")
+    if not value:
+        return default
+    match = MONTH_RE.fullmatch(value)
+    if match is None:
+        errors["period"] = [_("Give months as year and month, for example 2026-03.")]
+        return default
+    return date(int(match[1]), int(match[2]), 1)
+
+
+def _table_arguments(survey: Survey) -> dict:
+    """Read township, case period, sort and order from the query string, refusing what the table cannot show."""
     args = request.args
     township, sort, order = args.get("township", ""), args.get("sort", "rank"), args.get("order", "")
     errors: dict[str, list] = {}
+    default_period = services.survey_period(survey)
+    first = _month_argument("from", default_period.first, errors)
+    last = _month_argument("to", default_period.last, errors)
     if township and not NUMBER_RE.fullmatch(township):
         errors["township"] = [_("Choose one of the townships in this table.")]
     if sort not in services.SORTS:
@@ -386,19 +402,22 @@ def _table_arguments() -> dict:
     if errors:
         raise ValidationFailed(errors)
     return {"township_id": int(township) if township else None, "sort": sort,
-            "descending": ORDERS[order] if order else None}
+            "descending": ORDERS[order] if order else None, "period": case_figures.month_range(first, last)}
 
 
 def _url_arguments(table: EvaluationTable, **changes) -> dict:
     """Return the query string that shows this table again, with changes."""
     arguments = {"township": table.township_id, "sort": table.sort, "order": "desc" if table.descending else "asc"}
+    # The survey's own case period goes without saying; a chosen one is carried along.
+    if table.period != services.survey_period(table.survey):
+        arguments |= {"from": month_value(table.period.first), "to": month_value(table.period.last)}
     arguments.update(changes)
     return arguments
 
 
 def _results(survey_id: int) -> tuple[Survey, EvaluationTable]:
     survey = services.get_result_survey(current_user, survey_id)
-    return survey, services.evaluation_table(current_user, survey, now=utcnow(), **_table_arguments())
+    return survey, services.evaluation_table(current_user, survey, now=utcnow(), **_table_arguments(survey))
 
 
 # --- the routes ------------------------------------------------------------------------------
@@ -421,7 +440,7 @@ def table(survey_id: int):
     survey = services.get_result_survey(current_user, survey_id)
     now = utcnow()
     try:
-        result = services.evaluation_table(current_user, survey, now=now, **_table_arguments())
+        result = services.evaluation_table(current_user, survey, now=now, **_table_arguments(survey))
     except Conflict as error:
         if wants_fragment():
             raise
@@ -429,6 +448,11 @@ def table(survey_id: int):
         return render_template("evaluation/not_closed.html", survey=survey, message=error.message,
                                still_open=still_open), 409
     return render_page_or_fragment("evaluation/table.html", "evaluation/_table.html", **_table_context(result))
+
+
+def month_value(month: date) -> str:
+    """Return a month as <input type="month"> and the query string write it."""
+    return f"{month.year:04d}-{month.month:02d}"
 
 
 def _table_context(result: EvaluationTable) -> dict:
@@ -457,7 +481,7 @@ def _table_context(result: EvaluationTable) -> dict:
         "url_arguments": lambda **changes: _url_arguments(result, **changes),
         "default_descending": services.DEFAULT_DESCENDING, "pattern_defs": charts.pattern_defs(),
         "theta_percent": charts.format_percent(float(result.settings.theta), 1),
-        "theta": _fraction(result.settings.theta), "no_figure": NO_FIGURE,
+        "theta": _fraction(result.settings.theta), "no_figure": NO_FIGURE, "month_value": month_value,
     }
 
 

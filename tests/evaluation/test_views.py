@@ -170,7 +170,8 @@ def test_filtering_by_township_without_and_with_htmx(client, world, results):
 
 @pytest.mark.parametrize("params", [
     {"sort": "secret"}, {"order": "sideways"}, {"township": "abc"}, {"township": "99999"},
-    {"township": "1" * 30},
+    {"township": "1" * 30}, {"from": "2025-13"}, {"from": "0000-01"}, {"to": "next"}, {"from": "2025-1"},
+    {"from": "2025-06", "to": "2025-01"}, {"from": "2020-01", "to": "2025-06"},
 ])
 def test_bad_parameters_are_refused_with_a_message(client, world, results, params):
     client.login("evaluator")
@@ -182,6 +183,30 @@ def test_bad_parameters_are_refused_with_a_message(client, world, results, param
     for url in ("export.csv", "export.xlsx"):
         query = "&".join(f"{k}={v}" for k, v in params.items())
         assert client.get(f"/evaluation/surveys/{results['survey'].id}/{url}?{query}").status_code == 422
+
+
+def test_a_chosen_case_period_gives_the_case_rates_and_stays_with_sorting(client, world, results):
+    # Survey opened in June 2025: its own case period is April to June 2025; November 2024 is outside it.
+    db.session.add(CaseFigure(organization_id=results["winter"].id, term_id=results["winter_term"].id,
+                              month=date(2024, 11, 1), submitted=10, responded_in_time=9, with_feedback=0, solved=0,
+                              satisfied=0, basically_satisfied=0, dissatisfied=0, overdue=0, reopened=0,
+                              resolve_hours=[]))
+    db.session.commit()
+    client.login("evaluator")
+
+    own = screen_rows(client.get(table_url(results["survey"])))
+    chosen = client.get(table_url(results["survey"], **{"from": "2024-10", "to": "2024-12"}))
+
+    assert row_named(own, "Winter")[10] == "—"
+    assert chosen.status_code == 200
+    assert row_named(screen_rows(chosen), "Winter")[10] == "90.0%"
+    page = soup(chosen)
+    assert page.find("input", id="period-from")["value"] == "2024-10"
+    assert page.find("input", id="period-to")["value"] == "2024-12"
+    assert "from=2024-10&to=2024-12" in page.find("a", id="sort-satisfaction")["href"]
+    assert "from=2024-10&to=2024-12" in page.select_one(".exports a")["href"]
+    # Without a choice, links stay as short as before.
+    assert "from=" not in soup(client.get(table_url(results["survey"]))).find("a", id="sort-satisfaction")["href"]
 
 
 def test_the_township_of_another_area_is_not_a_filter(client, world, results):
@@ -288,7 +313,9 @@ def test_filtering_cannot_reveal_a_hidden_community(client, world, results):
 
 # --- exports -------------------------------------------------------------------------------
 
-@pytest.mark.parametrize("params", [{}, {"sort": "satisfaction", "order": "asc"}, {"township": "TOWNSHIP"}])
+@pytest.mark.parametrize("params", [
+    {}, {"sort": "satisfaction", "order": "asc"}, {"township": "TOWNSHIP"}, {"from": "2024-10", "to": "2024-12"},
+])
 def test_the_exports_equal_the_screen(client, world, results, params):
     client.login("admin")
     survey = results["survey"]
