@@ -30,6 +30,7 @@ def create_app(config_class: type[config.Config] = config.Config) -> Flask:
     from workflow import category_views, cli as workflow_cli, resident_views, views as workflow_views
     from surveys import ballot_views, views as survey_views
     from evaluation import admin_views as evaluation_admin_views, cli as evaluation_cli, views as evaluation_views
+    from demo import cli as demo_cli
 
     ext.babel.init_app(app, locale_selector=i18n.select_locale)
     auth.init_app(app)
@@ -52,4 +53,5 @@ def create_app(config_class: type[config.Config] = config.Config) -> Flask:
     accounts_cli.init_app(app)
     workflow_cli.init_app(app)
     evaluation_cli.init_app(app)
+    demo_cli.init_app(app)
     return app

@@ -19,13 +19,14 @@ from flask_wtf.csrf import generate_csrf
 from sqlalchemy import func, insert, select
 
 from accounts.auth import password_hasher
-from accounts.demo import DEMO_PASSWORD
-from accounts.models import Organization, OrgLevel, RegisterEntry, Role, RoleGrant, User, utcnow
+from demo.people import DEMO_PASSWORD
+from accounts.models import Organization, OrgLevel, RegisterEntry, Role, RoleGrant, User
+from db import utcnow
 from extensions import db, writing
 from surveys import services as survey_services
 from surveys.ballot_views import CODE_KEY
 from surveys.models import Anonymity, Invitation, Survey, SurveyKind
-from workflow.demo import REQUESTS
+from demo.cases import REQUESTS
 from workflow.machine import State
 from workflow.models import Case, Category, Priority
 

@@ -26,8 +26,9 @@ from werkzeug.routing import RequestRedirect
 
 from accounts import services as account_services
 from accounts.auth import password_hasher
-from accounts.demo import DEMO_PASSWORD
-from accounts.models import Organization, OrgLevel, Role, RoleGrant, SecretaryTerm, User, utcnow
+from demo.people import DEMO_PASSWORD
+from accounts.models import Organization, OrgLevel, Role, RoleGrant, SecretaryTerm, User
+from db import utcnow
 from evaluation import services as evaluation_services
 from evaluation.models import CaseFigure
 from extensions import db, writing

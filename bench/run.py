@@ -25,8 +25,8 @@ from flask import Flask
 from sqlalchemy import event
 
 import config
-from accounts.demo import DEMO_PASSWORD
-from accounts.models import utcnow
+from demo.people import DEMO_PASSWORD
+from db import utcnow
 from app import create_app
 from bench import data, evaluation
 from bench.data import HOST, USER_AGENT, Request

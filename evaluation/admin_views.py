@@ -8,7 +8,8 @@ from flask_babel import format_decimal, format_percent, gettext as _
 from flask_login import current_user
 
 from accounts.auth import role_required
-from accounts.models import Role, utcnow
+from accounts.models import Role
+from db import utcnow
 from accounts.services import get_user
 from errors import ValidationFailed
 from evaluation.forms import EvaluationSettingsForm

@@ -7,7 +7,7 @@ import click
 from flask import Flask
 from flask.cli import AppGroup
 
-from accounts.models import utcnow
+from db import utcnow
 from evaluation import case_figures
 from extensions import db, writing
 

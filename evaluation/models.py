@@ -7,7 +7,7 @@ from fractions import Fraction
 from sqlalchemy import JSON, CheckConstraint, ForeignKey, Index, UniqueConstraint
 from sqlalchemy.orm import Mapped, mapped_column
 
-from accounts.models import utcnow
+from db import utcnow
 from evaluation.statistics import DEFAULT_THETA
 from extensions import db
 

@@ -15,7 +15,8 @@ from flask_login import current_user
 from markupsafe import Markup, escape
 
 from accounts.auth import role_required
-from accounts.models import Role, utcnow
+from accounts.models import Role
+from db import utcnow
 from errors import Conflict, ValidationFailed
 from evaluation import case_figures, charts, exports, services
 from evaluation import statistics as stats

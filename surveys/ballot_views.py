@@ -8,7 +8,7 @@ from flask import Blueprint, current_app, redirect, render_template, request, se
 from flask_babel import lazy_gettext as _l
 from flask_login import current_user, login_required
 
-from accounts.models import utcnow
+from db import utcnow
 from errors import Conflict, PermissionDenied, ValidationFailed
 from extensions import db, limiter
 from surveys import services

@@ -15,7 +15,8 @@ from sqlalchemy import (
 )
 from sqlalchemy.orm import Mapped, mapped_column, relationship
 
-from accounts.models import Organization, SecretaryTerm, User, enum_column, utcnow
+from accounts.models import Organization, SecretaryTerm, User
+from db import enum_column, utcnow
 from extensions import db
 
 

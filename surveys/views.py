@@ -14,7 +14,8 @@ from wtforms.fields.choices import SelectChoice
 
 from accounts import services as accounts
 from accounts.auth import role_required
-from accounts.models import OrgLevel, Role, utcnow
+from accounts.models import OrgLevel, Role
+from db import utcnow
 from errors import ValidationFailed
 from extensions import db
 from responses import copy_errors, form_status, render_page_or_fragment, wants_fragment

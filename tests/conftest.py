@@ -208,7 +208,7 @@ def world(make, app):
     """A small tree with one person of each role, a term, a category and a case with a photo."""
     from pathlib import Path
 
-    from accounts.models import utcnow
+    from db import utcnow
     from workflow import services as workflow_services
     from workflow.models import Category, Priority
 
@@ -257,7 +257,7 @@ def _open_evaluation(evaluator, community):
     """Open a democratic evaluation of the community's secretary, running for a week."""
     from datetime import timedelta
 
-    from accounts.models import utcnow
+    from db import utcnow
     from surveys import services as survey_services
     from surveys.models import Anonymity, SurveyKind
 

@@ -5,7 +5,7 @@ import click
 from flask import Flask, current_app
 from flask.cli import AppGroup
 
-from accounts.models import utcnow
+from db import utcnow
 from evaluation import case_figures
 from extensions import db, writing
 from workflow import services

@@ -7,7 +7,8 @@ from datetime import datetime
 from sqlalchemy import JSON, CheckConstraint, ForeignKey, Index, String, Text, UniqueConstraint, event
 from sqlalchemy.orm import Mapped, mapped_column, relationship
 
-from accounts.models import Organization, User, enum_column, utcnow
+from accounts.models import Organization, User
+from db import enum_column, utcnow
 from extensions import db
 from workflow.machine import State
 

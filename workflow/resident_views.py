@@ -10,7 +10,8 @@ from sqlalchemy import select
 from wtforms.fields.choices import SelectChoice
 
 from accounts import services as accounts_services
-from accounts.models import OrgLevel, Role, utcnow
+from accounts.models import OrgLevel, Role
+from db import utcnow
 from errors import NotFound, ValidationFailed
 from extensions import db, limiter
 from responses import copy_errors, form_status, render_page_or_fragment, wants_fragment

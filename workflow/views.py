@@ -11,7 +11,8 @@ from sqlalchemy import select
 from wtforms.fields.choices import SelectChoice
 
 from accounts.auth import role_required
-from accounts.models import Organization, Role, utcnow
+from accounts.models import Organization, Role
+from db import utcnow
 from errors import NotFound, PermissionDenied, ValidationFailed
 from extensions import db
 from responses import copy_errors, render_page_or_fragment, wants_fragment

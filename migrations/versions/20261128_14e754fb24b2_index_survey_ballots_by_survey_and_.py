@@ -6,7 +6,6 @@ Create Date: 2026-11-28 02:40:28.588706
 
 """
 from alembic import op
-import sqlalchemy as sa
 
 
 # revision identifiers, used by Alembic.

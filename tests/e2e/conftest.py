@@ -13,13 +13,11 @@ from sqlalchemy import select, update
 from werkzeug.serving import make_server
 
 import config
-from accounts import demo
-from accounts.auth import password_hasher
-from accounts.models import User, utcnow
+from accounts.models import User
 from app import create_app
+from demo.cli import seed_everything
+from demo.people import DEMO_PASSWORD
 from extensions import db
-from surveys import demo as surveys_demo
-from workflow import demo as workflow_demo
 
 CHROMIUM = Path("/usr/bin/chromium")
 CHROMIUM_ARGS = [
@@ -57,11 +55,8 @@ def app(tmp_path_factory):
     app = create_app(E2EConfig)
     with app.app_context():
         db.create_all()
-        # The same steps as `flask demo seed` (accounts/cli.py); the workflow demo refreshes the case figures.
-        demo.seed(password_hasher())
-        now = utcnow()
-        workflow_demo.seed(now, Path(app.config["UPLOAD_FOLDER"]))
-        surveys_demo.seed(now, app.config["SECRET_KEY"].encode())
+        # The same steps as `flask demo seed`; the case demo refreshes the case figures.
+        seed_everything(Path(app.config["UPLOAD_FOLDER"]), app.config["SECRET_KEY"].encode())
         db.session.commit()
     yield app
     with app.app_context():
@@ -214,7 +209,7 @@ def name_of(app):
 def log_in(tr):
     """Log a page in through the login form and wait for the start page."""
 
-    def submit(page, username: str, password: str = demo.DEMO_PASSWORD) -> None:
+    def submit(page, username: str, password: str = DEMO_PASSWORD) -> None:
         page.goto("/login")
         page.get_by_label(tr("Login or phone number")).fill(username)
         page.get_by_label(tr("Password"), exact=True).fill(password)

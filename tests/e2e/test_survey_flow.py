@@ -10,7 +10,8 @@ import segno
 from playwright.sync_api import expect
 from sqlalchemy import select
 
-from accounts.models import Organization, User, utcnow
+from accounts.models import Organization, User
+from db import utcnow
 from extensions import db
 from surveys import services
 from surveys.models import Anonymity, SurveyKind

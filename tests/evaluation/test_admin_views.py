@@ -6,7 +6,7 @@ from fractions import Fraction
 import pytest
 import sqlalchemy as sa
 
-from accounts.models import utcnow
+from db import utcnow
 from evaluation import settings
 from evaluation.models import COMPONENTS, EvaluationSettings, ResultSettings
 from extensions import db

@@ -8,7 +8,8 @@ import pytest
 import sqlalchemy as sa
 
 from accounts import services as account_services
-from accounts.models import Role, utcnow
+from accounts.models import Role
+from db import utcnow
 from evaluation import case_figures, services
 from evaluation.cli import evaluation_cli
 from evaluation.models import CaseFigure

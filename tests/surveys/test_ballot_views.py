@@ -11,7 +11,8 @@ import pytest
 from sqlalchemy import event, func, select
 
 from accounts import services as accounts_services
-from accounts.models import RegisterEntry, Role, utcnow
+from accounts.models import RegisterEntry, Role
+from db import utcnow
 from extensions import db
 from surveys import services
 from surveys.models import Anonymity, Ballot, Participation, QuestionType, Survey, SurveyKind, SurveyTarget

@@ -11,7 +11,8 @@ from bs4 import BeautifulSoup
 from flask import url_for
 from sqlalchemy import select
 
-from accounts.models import RegisterEntry, Role, utcnow
+from accounts.models import RegisterEntry, Role
+from db import utcnow
 from extensions import db
 from surveys import services
 from surveys.models import Anonymity, Invitation, Question, QuestionType, Survey, SurveyKind, SurveyState, SurveyTarget

@@ -9,7 +9,7 @@ from sqlalchemy import func, select
 from werkzeug.datastructures import FileStorage
 from werkzeug.test import encode_multipart
 
-from accounts.models import utcnow
+from db import utcnow
 from extensions import db
 from tests.conftest import png_bytes
 from tests.helpers import duplicate_ids, soup

@@ -5,7 +5,8 @@ from datetime import timedelta
 
 import sqlalchemy as sa
 
-from accounts.models import Role, utcnow
+from accounts.models import Role
+from db import utcnow
 from extensions import db
 from tests.workflow.conftest import DAY, HOUR, T0, run_together
 from workflow import services

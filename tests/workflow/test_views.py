@@ -8,7 +8,8 @@ from pathlib import Path
 import pytest
 from sqlalchemy import event, func, select
 
-from accounts.models import Role, utcnow
+from accounts.models import Role
+from db import utcnow
 from extensions import db
 from tests.conftest import Client
 from tests.helpers import duplicate_ids, soup

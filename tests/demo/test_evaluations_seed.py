@@ -6,7 +6,8 @@ from fractions import Fraction
 
 import sqlalchemy as sa
 
-from accounts.models import Organization, utcnow
+from accounts.models import Organization
+from db import utcnow
 from evaluation.statistics import ReviewFlag, is_real_change, newcombe_difference_interval, review_flag
 from extensions import db
 from surveys import services

@@ -3,7 +3,8 @@ from __future__ import annotations
 
 import sqlalchemy as sa
 
-from accounts.models import Organization, SecretaryTerm, User, utcnow
+from accounts.models import Organization, SecretaryTerm, User
+from db import utcnow
 from evaluation.services import Hidden, evaluation_table, secretary_report
 from evaluation.statistics import ReviewFlag
 from extensions import db

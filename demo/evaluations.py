@@ -8,7 +8,7 @@ from typing import NamedTuple
 
 from sqlalchemy import select
 
-from accounts.demo import TOWNSHIPS
+from demo.people import TOWNSHIPS
 from accounts.models import Organization, OrgLevel, Role, User
 from extensions import db
 from surveys import services

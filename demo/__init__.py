@@ -1,0 +1,1 @@
+"""All demo data — people, cases, surveys, evaluations — and `flask demo seed`."""
