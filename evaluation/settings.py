@@ -18,6 +18,7 @@ from evaluation.models import (
 )
 from extensions import db
 from surveys.models import Survey, SurveyState
+from surveys.signals import survey_published
 
 
 @dataclass(frozen=True)
@@ -88,6 +89,7 @@ def update_settings(actor: User, *, theta_numerator: int, theta_denominator: int
     return settings
 
 
+@survey_published.connect
 def record_result_settings(survey: Survey, now: datetime) -> ResultSettings:
     """Record the settings in force with a survey's published results."""
     current = get_settings()

@@ -24,9 +24,8 @@ from evaluation.models import COMPONENTS
 from evaluation.services import EvaluationRow, EvaluationTable, Hidden, Rating, TownshipTotal
 from responses import render_page_or_fragment, wants_fragment
 from surveys import services as survey_services
-from surveys.ballot_views import OPTION_LABELS
 from surveys.models import QuestionType, Survey, SurveyState
-from surveys.views import KIND_LABELS
+from surveys.labels import KIND_LABELS, OPTION_LABELS
 
 bp = Blueprint("evaluation", __name__, url_prefix="/evaluation")
 

@@ -13,7 +13,8 @@ from errors import Conflict, PermissionDenied, ValidationFailed
 from extensions import db, limiter
 from surveys import services
 from surveys.forms import BallotForm, CodeForm
-from surveys.models import DONT_KNOW, Question, QuestionType, Survey, SurveyKind
+from surveys.labels import OPTION_LABELS
+from surveys.models import Question, QuestionType, Survey, SurveyKind
 
 bp = Blueprint("ballots", __name__)
 
@@ -21,22 +22,6 @@ bp = Blueprint("ballots", __name__)
 CODE_KEY = "ballot_code"
 #: Fields of a ballot's form that are not answers; every other field must name a question.
 NOT_ANSWERS = frozenset({"csrf_token", "code"})
-
-#: The words for each answer value of the closed question types, in one place.
-OPTION_LABELS = {
-    QuestionType.rating3: {
-        "satisfied": _l("Satisfied"), "basically_satisfied": _l("Basically satisfied"),
-        "dissatisfied": _l("Dissatisfied"), DONT_KNOW: _l("Don't know"),
-    },
-    QuestionType.grade4: {
-        "excellent": _l("Excellent"), "competent": _l("Competent"),
-        "basically_competent": _l("Basically competent"), "incompetent": _l("Incompetent"),
-    },
-    QuestionType.likert5: {
-        "1": _l("1 — strongly disagree"), "2": "2", "3": "3", "4": "4", "5": _l("5 — strongly agree"),
-    },
-}
-
 
 def _ballot_limit() -> str:
     return current_app.config["BALLOT_LIMIT_PER_IP"]

@@ -18,12 +18,12 @@ from sqlalchemy.dialects import postgresql, sqlite
 from accounts.models import Organization, OrgLevel, Role, RoleGrant, SecretaryTerm, User
 from accounts.services import evaluator_scope
 from errors import Conflict, NotFound, PermissionDenied, ValidationFailed
-from evaluation.settings import record_result_settings
 from extensions import db
 from surveys.models import (
     Anonymity, Ballot, BallotAnswer, Invitation, Participation, Question, QuestionType, Rollup, Survey,
     SurveyKind, SurveyState, SurveyTarget,
 )
+from surveys.signals import survey_published
 
 CODE_ALPHABET = "ABCDEFGHJKMNPQRSTUVWXYZ23456789"  # no 0/O, 1/I/L
 CODE_LENGTH = 8
@@ -335,8 +335,8 @@ def publish_survey(actor: User, survey: Survey, now: datetime) -> Survey:
         close_survey(actor, survey, now)
     survey.state = SurveyState.published
     survey.published_at = now
-    # The published figures keep the θ, m and weights of today, whatever the settings become.
-    record_result_settings(survey, now)
+    # Evaluation records the θ, m and weights of today with the results, whatever the settings become.
+    survey_published.send(survey, now=now)
     db.session.flush()
     return survey
 

@@ -7,7 +7,7 @@ from datetime import datetime, timedelta
 
 import segno
 from flask import Blueprint, current_app, flash, redirect, render_template, request, url_for
-from flask_babel import gettext as _, get_timezone, lazy_gettext as _l, lazy_pgettext, ngettext, to_user_timezone, to_utc
+from flask_babel import gettext as _, get_timezone, ngettext, to_user_timezone, to_utc
 from flask_login import current_user
 from markupsafe import Markup
 from wtforms.fields.choices import SelectChoice
@@ -21,33 +21,12 @@ from extensions import db
 from responses import copy_errors, form_status, render_page_or_fragment, wants_fragment
 from surveys import services
 from surveys.forms import IssueCodesForm, NewSurveyForm, QuestionForm, SurveySettingsForm, TargetsForm
+from surveys.labels import ANONYMITY_LABELS, KIND_LABELS, QUESTION_TYPE_LABELS, STATUS_LABELS
 from surveys.models import Anonymity, Question, QuestionType, Survey, SurveyKind, SurveyState
 
 bp = Blueprint("surveys", __name__, url_prefix="/surveys")
 
 MANAGERS = (Role.evaluator, Role.admin)
-KIND_LABELS = {
-    SurveyKind.democratic_evaluation: _l("Democratic evaluation"),
-    SurveyKind.service_satisfaction: _l("Service satisfaction"),
-    SurveyKind.general: _l("General survey"),
-}
-#: What the survey is doing now: its effective state, or "scheduled" for an open survey before its opening time.
-STATUS_LABELS = {
-    "draft": _l("Draft"),
-    "scheduled": _l("Scheduled"),
-    # A survey that is open or closed is not a case that is: other words in Chinese.
-    "open": lazy_pgettext("survey state", "Open"),
-    "closed": lazy_pgettext("survey state", "Closed"),
-    "published": _l("Published"),
-}
-ANONYMITY_LABELS = {Anonymity.anonymous: _l("Anonymous"), Anonymity.identified: _l("Identified")}
-QUESTION_TYPE_LABELS = {
-    QuestionType.rating3: _l("Satisfaction (satisfied / basically satisfied / dissatisfied)"),
-    QuestionType.grade4: _l("Grade (excellent / competent / basically competent / incompetent)"),
-    QuestionType.likert5: _l("Scale from 1 to 5"),
-    QuestionType.single_choice: _l("Single choice"),
-    QuestionType.free_text: _l("Free text"),
-}
 #: Columns of the downloadable SVG sheet, the scale of its QR codes, and the room for text on a slip (px).
 SHEET_COLUMNS, QR_SCALE, SLIP_WIDTH, SLIP_TEXT_HEIGHT = 4, 3, 200, 70
 

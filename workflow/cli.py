@@ -6,9 +6,9 @@ from flask import Flask, current_app
 from flask.cli import AppGroup
 
 from db import utcnow
-from evaluation import case_figures
 from extensions import db, writing
 from workflow import services
+from workflow.signals import sweep_finished
 
 workflow_cli = AppGroup("workflow", help="Case workflow tasks.")
 
@@ -22,14 +22,12 @@ def time_limits() -> services.TimeLimits:
 
 @workflow_cli.command("sweep")
 def sweep_command() -> None:
-    """Mark overdue cases, supervise long-overdue ones, close resolved cases without feedback, refresh case figures."""
+    """Mark overdue cases, supervise long-overdue ones, close resolved cases without feedback."""
     now = utcnow()
     with writing():
         report = services.sweep(now, time_limits())
         db.session.commit()
-        # Recent cases still move; older months are recomputed by `flask evaluation refresh`.
-        this_month = case_figures.month_start(now)
-        case_figures.refresh_case_figures(now, [case_figures.add_months(this_month, -1), this_month])
+        sweep_finished.send(now=now)
         db.session.commit()
     click.echo(
         f"{report.marked_overdue} marked overdue, {report.supervised} put under supervision, "
