@@ -8,11 +8,12 @@ PORT ?= 5000
 
 .PHONY: run test bench install install-dev vendor translations browser db-upgrade extract-messages clean
 
-run: install vendor translations ## Set up, migrate, seed demo data when empty and serve
+run: install vendor translations ## Set up, migrate, seed demo data when empty and serve with a task consumer
 	$(FLASK) db upgrade
 	$(FLASK) demo seed --if-empty
-	@echo "\nLianxin is running at http://$(HOST):$(PORT)/  (Ctrl-C stops it)\n"
-	$(FLASK) run --host $(HOST) --port $(PORT)
+	@echo "\nLianxin is running at http://$(HOST):$(PORT)/  (Ctrl-C stops it and its task consumer)\n"
+	@$(FLASK) tasks consume & consumer=$$!; trap 'kill $$consumer 2>/dev/null' EXIT INT TERM; \
+	  $(FLASK) run --host $(HOST) --port $(PORT)
 
 test: install-dev vendor translations browser ## Set up and run the whole test suite
 	$(BIN)/python -m pytest

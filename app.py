@@ -23,14 +23,18 @@ def create_app(config_class: type[config.Config] = config.Config) -> Flask:
     ext.csrf.init_app(app)
     ext.htmx.init_app(app)
     ext.limiter.init_app(app)
+    ext.huey.init_app(app)
 
     import i18n
     import security
+    import worker
     from accounts import auth, cli as accounts_cli, views as accounts_views, admin_views
     from workflow import category_views, cli as workflow_cli, resident_views, views as workflow_views
     from surveys import ballot_views, views as survey_views
     from evaluation import admin_views as evaluation_admin_views, cli as evaluation_cli, views as evaluation_views
     from demo import cli as demo_cli
+    # Task modules register their tasks with the queue and their signal receivers on import.
+    from evaluation import tasks as evaluation_tasks  # noqa: F401
 
     ext.babel.init_app(app, locale_selector=i18n.select_locale)
     auth.init_app(app)
@@ -54,4 +58,5 @@ def create_app(config_class: type[config.Config] = config.Config) -> Flask:
     workflow_cli.init_app(app)
     evaluation_cli.init_app(app)
     demo_cli.init_app(app)
+    worker.init_app(app)
     return app

@@ -49,6 +49,11 @@ class Config:
     WORKFLOW_ESCALATION_GRACE_HOURS = _env_int("WORKFLOW_ESCALATION_GRACE_HOURS", 24)
     WORKFLOW_AUTO_CLOSE_DAYS = _env_int("WORKFLOW_AUTO_CLOSE_DAYS", 7)
 
+    #: Where queued tasks wait: a SQLite file by default, `redis://…` in production.
+    TASK_QUEUE_URL = os.environ.get("TASK_QUEUE_URL", f"sqlite:///{BASE_DIR / 'instance' / 'tasks.sqlite3'}")
+    #: Run each task at once where it is queued, without a consumer (tests; `flask` commands).
+    TASKS_IMMEDIATE = os.environ.get("TASKS_IMMEDIATE", "0") == "1"
+
     LANGUAGES = ("en", "zh_Hans")
     BABEL_DEFAULT_LOCALE = "en"
     BABEL_DEFAULT_TIMEZONE = os.environ.get("TIMEZONE", "Asia/Shanghai")
@@ -65,6 +70,7 @@ class TestConfig(Config):
     ARGON2_TIME_COST = 2
     ARGON2_MEMORY_COST_KIB = 19456
     ARGON2_PARALLELISM = 1
+    TASKS_IMMEDIATE = True
 
 
 class ProductionConfig(Config):

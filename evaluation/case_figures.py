@@ -22,7 +22,6 @@ from evaluation.models import CaseFigure
 from extensions import db
 from workflow.machine import RESPONSE_ACTIONS, State
 from workflow.models import Case, CaseEvent, Category, Feedback, FeedbackOutcome, Satisfaction
-from workflow.signals import sweep_finished
 
 MAX_PERIOD_MONTHS = 36
 #: The counted columns of a case-figure row, added up over months.
@@ -273,8 +272,7 @@ def _working_hours_to_resolution(state: State, history: list) -> float | None:
     return at_resolution.total_seconds() / 3600 if at_resolution is not None else None
 
 
-@sweep_finished.connect
-def refresh_recent_months(_sender, now: datetime) -> RefreshReport:
-    """Recompute this month's and last month's figures after a sweep; older months stay until `flask evaluation refresh`."""
+def refresh_recent_months(now: datetime) -> RefreshReport:
+    """Recompute this month's and last month's figures; older months stay until `flask evaluation refresh`."""
     this_month = month_start(now)
     return refresh_case_figures(now, [add_months(this_month, -1), this_month])

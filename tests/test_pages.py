@@ -115,21 +115,6 @@ def test_unknown_page_is_a_styled_404_in_the_users_language(client):
     assert "页面不存在" in page.h1.get_text()
 
 
-def test_services_never_import_flask():
-    forbidden = {"flask", "flask_login", "flask_wtf", "werkzeug"}
-    services_files = list(ROOT.glob("*/services.py"))
-    assert services_files
-    for path in services_files:
-        for node in ast.walk(ast.parse(path.read_text())):
-            names = []
-            if isinstance(node, ast.Import):
-                names = [alias.name for alias in node.names]
-            elif isinstance(node, ast.ImportFrom) and node.module:
-                names = [node.module]
-            for name in names:
-                assert name.split(".")[0] not in forbidden, f"{path} imports {name}"
-
-
 def test_the_chinese_catalog_is_complete_and_names_states_as_declared(app):
     from babel.messages.pofile import read_po
     from flask_babel import force_locale, gettext
