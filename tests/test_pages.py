@@ -1,7 +1,6 @@
 """Checks over every route: CSRF, security headers, both languages, unique ids, 404s, plain services."""
 from __future__ import annotations
 
-import ast
 from pathlib import Path
 
 import pytest
