@@ -4,10 +4,11 @@ from __future__ import annotations
 from flask import Blueprint, flash, redirect, render_template, request, url_for
 from flask_babel import gettext as _
 from flask_login import current_user
-
 from wtforms.fields.choices import SelectChoice
 
-from accounts import services
+import accounts.organizations
+import accounts.terms
+import accounts.users
 from accounts.auth import password_hasher, role_required
 from accounts.forms import (
     AppointSecretaryForm,
@@ -18,6 +19,9 @@ from accounts.forms import (
     UserForm,
 )
 from accounts.models import OrgLevel, Role, User
+from accounts.organizations import create_organization, get_organization_in_scope, organizations_in, update_organization
+from accounts.terms import appoint_secretary, current_secretaries, get_term, terms_of
+from accounts.users import GrantSpec, create_user, get_user, search_users, update_user
 from errors import ValidationFailed
 from extensions import db
 from responses import copy_errors, form_status, render_page_or_fragment
@@ -32,7 +36,7 @@ def require_admin():
 
 
 def _organization_choices(levels: set[OrgLevel] | None = None, blank: str | None = None):
-    organizations = services.organizations_in(None)
+    organizations = organizations_in(None)
     choices = [SelectChoice("", blank)] if blank is not None else []
     for organization in organizations:
         if levels is None or organization.level in levels:
@@ -44,8 +48,8 @@ def _organization_choices(levels: set[OrgLevel] | None = None, blank: str | None
 @bp.get("/organizations")
 def organizations():
     """Show the whole organization tree with current secretaries."""
-    organizations = services.organizations_in(None)
-    secretaries = services.current_secretaries([o.id for o in organizations])
+    organizations = organizations_in(None)
+    secretaries = current_secretaries([o.id for o in organizations])
     return render_template("admin/organizations.html", organizations=organizations, secretaries=secretaries)
 
 
@@ -56,7 +60,7 @@ def new_organization():
     form.parent.choices = _organization_choices({OrgLevel.district, OrgLevel.township}, blank=_("None (a district)"))
     if form.validate_on_submit():
         try:
-            organization = services.create_organization(
+            organization = create_organization(
                 current_user, name=form.name.data, level=OrgLevel(form.level.data), parent_id=form.parent.data
             )
         except ValidationFailed as error:
@@ -71,14 +75,14 @@ def new_organization():
 @bp.route("/organizations/<int:organization_id>/edit", methods=["GET", "POST"])
 def edit_organization(organization_id: int):
     """Rename or move an organization."""
-    organization = services.get_organization_in_scope(organization_id, None)
+    organization = get_organization_in_scope(organization_id, None)
     form = OrganizationForm(obj=organization, parent=organization.parent_id, level=organization.level.value)
     del form.level
     parent_level = organization.level.parent_level
     form.parent.choices = _organization_choices({parent_level} if parent_level else set(), blank=_("None (a district)"))
     if form.validate_on_submit():
         try:
-            services.update_organization(current_user, organization, name=form.name.data, parent_id=form.parent.data)
+            update_organization(current_user, organization, name=form.name.data, parent_id=form.parent.data)
         except ValidationFailed as error:
             copy_errors(form, error)
         else:
@@ -86,7 +90,7 @@ def edit_organization(organization_id: int):
             flash(_("Organization saved."), "success")
             return redirect(url_for("admin.organizations"), 303)
     return (
-        render_template("admin/organization_form.html", form=form, organization=organization, terms=services.terms_of(organization)),
+        render_template("admin/organization_form.html", form=form, organization=organization, terms=terms_of(organization)),
         form_status(form),
     )
 
@@ -94,9 +98,9 @@ def edit_organization(organization_id: int):
 @bp.post("/organizations/<int:organization_id>/delete")
 def delete_organization(organization_id: int):
     """Delete an organization nothing refers to."""
-    organization = services.get_organization_in_scope(organization_id, None)
+    organization = get_organization_in_scope(organization_id, None)
     name = organization.name
-    services.delete_organization(current_user, organization)
+    accounts.organizations.delete_organization(current_user, organization)
     db.session.commit()
     flash(_("Organization “%(name)s” deleted.", name=name), "success")
     return redirect(url_for("admin.organizations"), 303)
@@ -105,7 +109,7 @@ def delete_organization(organization_id: int):
 @bp.route("/organizations/<int:organization_id>/terms", methods=["GET", "POST"])
 def terms(organization_id: int):
     """Show an organization's secretary terms and appoint a new secretary."""
-    organization = services.get_organization_in_scope(organization_id, None)
+    organization = get_organization_in_scope(organization_id, None)
     form = AppointSecretaryForm()
     members = db.session.scalars(
         db.select(User).where(User.grants.any(organization_id=organization.id, role=Role.member)).order_by(User.name)
@@ -113,7 +117,7 @@ def terms(organization_id: int):
     form.user.choices = [SelectChoice("", _("Choose…"))] + [SelectChoice(m.id, f"{m.name} ({m.username})") for m in members]
     if form.validate_on_submit():
         try:
-            services.appoint_secretary(current_user, organization, services.get_user(form.user.data), form.start_date.data)
+            appoint_secretary(current_user, organization, get_user(form.user.data), form.start_date.data)
         except ValidationFailed as error:
             copy_errors(form, error)
         else:
@@ -122,7 +126,7 @@ def terms(organization_id: int):
             return redirect(url_for("admin.terms", organization_id=organization.id), 303)
     return (
         render_template(
-            "admin/terms.html", organization=organization, terms=services.terms_of(organization), form=form, end_form=EndTermForm()
+            "admin/terms.html", organization=organization, terms=terms_of(organization), form=form, end_form=EndTermForm()
         ),
         form_status(form),
     )
@@ -131,11 +135,11 @@ def terms(organization_id: int):
 @bp.post("/terms/<int:term_id>/end")
 def end_term(term_id: int):
     """End a secretary's term on a given day."""
-    term = services.get_term(term_id)
+    term = get_term(term_id)
     form = EndTermForm()
     if form.validate_on_submit():
         try:
-            services.end_term(current_user, term, form.end_date.data)
+            accounts.terms.end_term(current_user, term, form.end_date.data)
         except ValidationFailed as error:
             copy_errors(form, error)
         else:
@@ -146,7 +150,7 @@ def end_term(term_id: int):
     appoint_form.user.choices = [SelectChoice("", _("Choose…"))]
     return (
         render_template(
-            "admin/terms.html", organization=term.organization, terms=services.terms_of(term.organization),
+            "admin/terms.html", organization=term.organization, terms=terms_of(term.organization),
             form=appoint_form, end_form=form, failed_term_id=term.id,
         ),
         422,
@@ -160,7 +164,7 @@ def users():
     role_value = request.args.get("role", "")
     role = Role(role_value) if role_value in Role._value2member_map_ else None
     page = max(request.args.get("page", 1, type=int), 1)
-    pagination = services.search_users(query, role, page)
+    pagination = search_users(query, role, page)
     return render_page_or_fragment(
         "admin/users.html", "admin/_user_results.html", pagination=pagination, q=query, role=role, roles=list(Role)
     )
@@ -180,14 +184,14 @@ def _fill_role_fields(form: UserForm, user: User | None = None, populate: bool =
         form.is_admin.data = user.is_admin
 
 
-def _grants_from(form: UserForm) -> list[services.GrantSpec]:
+def _grants_from(form: UserForm) -> list[GrantSpec]:
     grants = [
-        services.GrantSpec(role, getattr(form, org_field).data)
+        GrantSpec(role, getattr(form, org_field).data)
         for role, flag, org_field in UserForm.ROLE_FIELDS
         if getattr(form, flag).data
     ]
     if form.is_admin.data:
-        grants.append(services.GrantSpec(Role.admin, None))
+        grants.append(GrantSpec(Role.admin, None))
     return grants
 
 
@@ -204,7 +208,7 @@ def new_user():
     _fill_role_fields(form)
     if form.validate_on_submit():
         try:
-            user = services.create_user(
+            user = create_user(
                 current_user, username=form.username.data, name=form.name.data, phone=form.phone.data,
                 password=form.password.data, grants=_grants_from(form), ph=password_hasher(),
             )
@@ -220,12 +224,12 @@ def new_user():
 @bp.route("/users/<int:user_id>/edit", methods=["GET", "POST"])
 def edit_user(user_id: int):
     """Change an account's details, status and roles."""
-    user = services.get_user(user_id)
+    user = get_user(user_id)
     form = EditUserForm(obj=user)
     _fill_role_fields(form, user, populate=not form.is_submitted())
     if form.validate_on_submit():
         try:
-            services.update_user(
+            update_user(
                 current_user, user, name=form.name.data, phone=form.phone.data, active=form.active.data,
                 grants=_grants_from(form),
             )
@@ -244,11 +248,11 @@ def edit_user(user_id: int):
 @bp.post("/users/<int:user_id>/password")
 def reset_password(user_id: int):
     """Give an account a new password chosen by the administrator."""
-    user = services.get_user(user_id)
+    user = get_user(user_id)
     password_form = ResetPasswordForm()
     if password_form.validate_on_submit():
         try:
-            services.reset_password(current_user, user, password_form.password.data, password_hasher())
+            accounts.users.reset_password(current_user, user, password_form.password.data, password_hasher())
         except ValidationFailed as error:
             copy_errors(password_form, error)
         else:

@@ -5,8 +5,9 @@ import click
 from flask import Flask
 from flask.cli import AppGroup
 
-from accounts import services
 from accounts.auth import password_hasher
+from accounts.models import Role
+from accounts.users import GrantSpec, create_user
 from errors import ValidationFailed
 from extensions import db, writing
 
@@ -21,9 +22,9 @@ def create_admin_command(username: str, name: str, password: str) -> None:
     """Create an administrator account."""
     try:
         with writing():
-            user = services.create_user(
+            user = create_user(
                 None, username=username, name=name, phone=None, password=password,
-                grants=[services.GrantSpec(services.Role.admin, None)], ph=password_hasher(),
+                grants=[GrantSpec(Role.admin, None)], ph=password_hasher(),
             )
             db.session.commit()
     except ValidationFailed as error:

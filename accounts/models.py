@@ -4,8 +4,8 @@ from __future__ import annotations
 import enum
 from datetime import date, datetime
 
-from flask_login import UserMixin
-from sqlalchemy import CheckConstraint, ForeignKey, Index, String, UniqueConstraint, text
+from flask_babel import lazy_gettext as _l
+from sqlalchemy import CheckConstraint, ForeignKey, Index, String, Table, UniqueConstraint, text
 from sqlalchemy.orm import Mapped, mapped_column, relationship
 
 from db import enum_column, utcnow
@@ -74,7 +74,7 @@ class RoleGrant(db.Model):
     organization: Mapped[Organization | None] = relationship(lazy="joined")
 
 
-class User(UserMixin, db.Model):
+class User(db.Model):
     __tablename__ = "users"
 
     id: Mapped[int] = mapped_column(primary_key=True)
@@ -100,8 +100,15 @@ class User(UserMixin, db.Model):
     )
     register_entry: Mapped[RegisterEntry | None] = relationship()
 
+    # Flask-Login's user protocol, written out so that the model imports no Flask.
+    is_anonymous = False
+
     @property
     def is_active(self) -> bool:
+        return self.active
+
+    @property
+    def is_authenticated(self) -> bool:
         return self.active
 
     def get_id(self) -> str:
@@ -178,3 +185,20 @@ class RegisterEntry(db.Model):
     imported_at: Mapped[datetime] = mapped_column(default=utcnow)
 
     community: Mapped[Organization] = relationship()
+
+
+#: What the rows of each table holding organization ids are, in words, by table name: a refused
+#: deletion names them. Each package names its own tables beside its models.
+REFERRER_NAMES: dict[str, object] = {}
+
+
+def name_referrers(label, *tables: Table) -> None:
+    """Say in words what the rows of these tables, which refer to organizations, are."""
+    for table in tables:
+        REFERRER_NAMES[table.name] = label
+
+
+name_referrers(_l("sub-organizations"), Organization.__table__)
+name_referrers(_l("people"), RoleGrant.__table__)
+name_referrers(_l("secretary terms"), SecretaryTerm.__table__)
+name_referrers(_l("register entries"), RegisterEntry.__table__)

@@ -4,15 +4,19 @@ from __future__ import annotations
 from urllib.parse import urlsplit
 
 from flask import Blueprint, current_app, flash, redirect, render_template, request, session, url_for
-from flask_babel import gettext as _, ngettext
+from flask_babel import gettext as _
+from flask_babel import ngettext
 from flask_login import current_user, login_required, login_user, logout_user
-
 from wtforms.fields.choices import SelectChoice
 
-from accounts import services
+import accounts.register
 from accounts.auth import password_hasher, role_required
 from accounts.forms import ChangePasswordForm, LanguageForm, LoginForm, RegisterForm, RegisterImportForm
 from accounts.models import OrgLevel, Role
+from accounts.organizations import get_organization_in_scope, organizations_in
+from accounts.register import RegisterImportFailed, register_scope
+from accounts.terms import current_secretaries, open_term, terms_of
+from accounts.users import authenticate, change_password, evaluator_scope, register_resident
 from errors import ValidationFailed
 from extensions import db, limiter
 from responses import copy_errors, form_status
@@ -45,15 +49,15 @@ def index():
         return render_template("accounts/welcome.html")
     context = {}
     if current_user.has_role(Role.evaluator) or current_user.is_admin:
-        scope = services.evaluator_scope(current_user)
-        organizations = services.organizations_in(scope)
+        scope = evaluator_scope(current_user)
+        organizations = organizations_in(scope)
         context["organizations"] = organizations
-        context["secretaries"] = services.current_secretaries([o.id for o in organizations])
+        context["secretaries"] = current_secretaries([o.id for o in organizations])
     for role in (Role.resident, Role.member):
         organization = current_user.organization_for(role)
         if organization is not None:
             context[f"{role.value}_org"] = organization
-            context[f"{role.value}_secretary"] = services.open_term(organization.id)
+            context[f"{role.value}_secretary"] = open_term(organization.id)
     return render_template("accounts/index.html", **context)
 
 
@@ -71,7 +75,7 @@ def login():
         return redirect(url_for("accounts.index"), 303)
     form = LoginForm(next=request.args.get("next", ""))
     if form.validate_on_submit():
-        user = services.authenticate(form.username.data, form.password.data, password_hasher())
+        user = authenticate(form.username.data, form.password.data, password_hasher())
         if user is None:
             form.form_errors.append(_("The login or password is wrong, or the account is disabled."))
         else:
@@ -106,7 +110,7 @@ def register():
     form.community.choices = _community_choices()
     if form.validate_on_submit():
         try:
-            user = services.register_resident(
+            user = register_resident(
                 name=form.name.data,
                 phone=form.phone.data,
                 community_id=form.community.data,
@@ -127,7 +131,7 @@ def register():
 
 
 def _community_choices() -> list[SelectChoice]:
-    organizations = services.organizations_in(None)
+    organizations = organizations_in(None)
     by_id = {o.id: o for o in organizations}
     communities = [o for o in organizations if o.level == OrgLevel.community]
     return [SelectChoice("", _("Choose…"))] + [
@@ -143,7 +147,7 @@ def account():
     form = ChangePasswordForm()
     if form.validate_on_submit():
         try:
-            services.change_password(current_user, form.current_password.data, form.new_password.data, password_hasher())
+            change_password(current_user, form.current_password.data, form.new_password.data, password_hasher())
         except ValidationFailed as error:
             copy_errors(form, error)
         else:
@@ -171,9 +175,9 @@ def set_language():
 @role_required(Role.evaluator, Role.admin)
 def organizations():
     """List the organizations in the evaluator's area with their current secretaries."""
-    scope = services.evaluator_scope(current_user)
-    organizations = services.organizations_in(scope)
-    secretaries = services.current_secretaries([o.id for o in organizations])
+    scope = evaluator_scope(current_user)
+    organizations = organizations_in(scope)
+    secretaries = current_secretaries([o.id for o in organizations])
     return render_template("accounts/organizations.html", organizations=organizations, secretaries=secretaries, scope=scope)
 
 
@@ -181,12 +185,12 @@ def organizations():
 @role_required(Role.evaluator, Role.admin)
 def organization(organization_id: int):
     """Show an organization in the evaluator's area with its secretaries over time."""
-    scope = services.evaluator_scope(current_user)
-    organization = services.get_organization_in_scope(organization_id, scope)
+    scope = evaluator_scope(current_user)
+    organization = get_organization_in_scope(organization_id, scope)
     return render_template(
         "accounts/organization.html",
         organization=organization,
-        terms=services.terms_of(organization),
+        terms=terms_of(organization),
         children=organization.children,
     )
 
@@ -195,11 +199,11 @@ def organization(organization_id: int):
 @role_required(Role.member, Role.admin)
 def register_entries():
     """List the resident register of the communities the user manages."""
-    scope = services.register_scope(current_user)
+    scope = register_scope(current_user)
     community_id = request.args.get("community", type=int)
     page = max(request.args.get("page", 1, type=int), 1)
-    rows, total = services.register_entries(scope, community_id, page)
-    communities = [o for o in services.organizations_in(scope) if o.level == OrgLevel.community]
+    rows, total = accounts.register.register_entries(scope, community_id, page)
+    communities = [o for o in organizations_in(scope) if o.level == OrgLevel.community]
     return render_template(
         "accounts/register_entries.html",
         rows=rows, total=total, page=page, per_page=50, communities=communities, community_id=community_id,
@@ -210,13 +214,13 @@ def register_entries():
 @role_required(Role.member, Role.admin)
 def import_register():
     """Import residents from a CSV file, all rows or none."""
-    services.register_scope(current_user)
+    register_scope(current_user)
     form = RegisterImportForm()
     row_errors = []
     if form.validate_on_submit():
         try:
-            report = services.import_register(current_user, form.file.data.read())
-        except services.RegisterImportFailed as error:
+            report = accounts.register.import_register(current_user, form.file.data.read())
+        except RegisterImportFailed as error:
             copy_errors(form, error)
             row_errors = error.row_errors
         else:

@@ -4,11 +4,13 @@ from __future__ import annotations
 from datetime import date, datetime
 from fractions import Fraction
 
+from flask_babel import lazy_gettext as _l
 from sqlalchemy import JSON, CheckConstraint, ForeignKey, Index, UniqueConstraint
 from sqlalchemy.orm import Mapped, mapped_column
 
+from accounts.models import name_referrers
 from db import utcnow
-from evaluation.statistics import DEFAULT_THETA
+from evaluation.scoring import DEFAULT_THETA
 from extensions import db
 
 #: The parts of the composite score, in display order; each has a weight setting.
@@ -106,3 +108,6 @@ class CaseFigure(db.Model):
     #: Working hours (accepted, assigned, in progress) up to the final resolution of each resolved case.
     resolve_hours: Mapped[list] = mapped_column(JSON, default=list)
     computed_at: Mapped[datetime] = mapped_column(default=utcnow)
+
+
+name_referrers(_l("case figures"), CaseFigure.__table__)

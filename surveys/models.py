@@ -10,12 +10,13 @@ import enum
 import uuid
 from datetime import date, datetime
 
+from flask_babel import lazy_gettext as _l
 from sqlalchemy import (
     JSON, CheckConstraint, ForeignKey, ForeignKeyConstraint, Index, String, Text, UniqueConstraint, Uuid,
 )
 from sqlalchemy.orm import Mapped, mapped_column, relationship
 
-from accounts.models import Organization, SecretaryTerm, User
+from accounts.models import Organization, SecretaryTerm, User, name_referrers
 from db import enum_column, utcnow
 from extensions import db
 
@@ -192,6 +193,12 @@ class Ballot(db.Model):
     day: Mapped[date]
 
     answers: Mapped[list[BallotAnswer]] = relationship(cascade="all, delete-orphan")
+
+
+name_referrers(
+    _l("surveys"), Survey.__table__, SurveyTarget.__table__, Invitation.__table__, Participation.__table__,
+    Ballot.__table__,
+)
 
 
 class BallotAnswer(db.Model):

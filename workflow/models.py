@@ -4,13 +4,14 @@ from __future__ import annotations
 import enum
 from datetime import datetime
 
+from flask_babel import lazy_gettext as _l
 from sqlalchemy import JSON, CheckConstraint, ForeignKey, Index, String, Text, UniqueConstraint, event
 from sqlalchemy.orm import Mapped, mapped_column, relationship
 
-from accounts.models import Organization, User
+from accounts.models import Organization, User, name_referrers
 from db import enum_column, utcnow
 from extensions import db
-from workflow.machine import State
+from workflow.machine import PAUSED_STATES, State
 
 
 class Priority(enum.Enum):
@@ -126,8 +127,11 @@ class Case(db.Model):
         due = self.due_at
         if due is None:
             return False
-        clock = self.hold_started_at if self.state == State.on_hold and self.hold_started_at else now
+        clock = self.hold_started_at if self.state in PAUSED_STATES and self.hold_started_at else now
         return clock > due
+
+
+name_referrers(_l("cases"), Case.__table__)
 
 
 class CaseEvent(db.Model):

@@ -2,7 +2,7 @@
 from __future__ import annotations
 
 import io
-from datetime import datetime, timedelta, timezone
+from datetime import UTC, datetime, timedelta
 from pathlib import Path
 
 import pytest
@@ -55,7 +55,7 @@ def test_login_throttled_per_ip(app, client, world):
 def test_sessions_end_after_the_idle_timeout(app, client, world):
     client.login("member")
     with app.app_context(), client.raw.session_transaction() as session:
-        session["last_seen"] = (datetime.now(timezone.utc) - timedelta(hours=2)).timestamp()
+        session["last_seen"] = (datetime.now(UTC) - timedelta(hours=2)).timestamp()
     response = client.get("/account")
     assert response.status_code == 302 and "/login" in response.headers["Location"]
 
@@ -112,6 +112,13 @@ def test_import_report_lists_bad_rows_and_imports_nothing(client, world):
     assert "empty" in client.get("/register-entries").get_data(as_text=True)
 
 
+def test_import_page_explains_the_columns_and_when_the_township_is_needed(client, world):
+    client.login("member")
+    help_text = soup(client.get("/register-entries/import")).select_one("#import-format").get_text(" ", strip=True)
+    for column in ("name", "phone", "household", "community", "township", "district", "街道"):
+        assert column in help_text, column
+
+
 def test_import_refuses_non_csv_upload(client, world):
     client.login("admin")
     response = client.post("/register-entries/import", {"file": (io.BytesIO(b"\x89PNG"), "photo.png")},
@@ -157,6 +164,16 @@ def test_admin_deleting_an_organization_in_use_is_a_conflict(client, world):
     response = client.post(f"/admin/organizations/{world['community'].id}/delete")
     assert response.status_code == 409
     assert "cannot be deleted" in response.get_data(as_text=True)
+
+
+def test_admin_deleting_an_organization_cases_refer_to_says_so(client, world, make):
+    community = make.organization(parent=world["township"], name="Winter")
+    world["case"].organization_id = community.id
+    db.session.commit()
+    client.login("admin")
+    response = client.post(f"/admin/organizations/{community.id}/delete")
+    assert response.status_code == 409
+    assert "cases" in soup(response).select_one("main").get_text()
 
 
 def test_htmx_errors_come_back_as_fragments(client, world):
