@@ -3,16 +3,15 @@ from __future__ import annotations
 
 from flask import Blueprint, flash, redirect, render_template, url_for
 from flask_babel import gettext as _
-from sqlalchemy import select
-from sqlalchemy.exc import IntegrityError
+from flask_login import current_user
 
 from accounts.auth import role_required
 from accounts.models import Role
-from errors import NotFound
+from errors import ValidationFailed
 from extensions import db
-from responses import form_status
+from responses import copy_errors, form_status
+from workflow import categories
 from workflow.forms import CategoryForm
-from workflow.models import Category
 
 bp = Blueprint("categories", __name__, url_prefix="/admin/categories")
 
@@ -26,35 +25,46 @@ def require_admin():
 @bp.get("/")
 def index():
     """List the categories with their time limits."""
-    categories = db.session.scalars(select(Category).order_by(Category.id)).all()
-    return render_template("workflow/categories.html", categories=categories)
+    return render_template("workflow/categories.html", categories=categories.all_categories())
 
 
 @bp.route("/new", methods=["GET", "POST"])
 def new():
     """Add a category."""
-    return _edit(Category(), CategoryForm())
+    form = CategoryForm()
+    if form.validate_on_submit():
+        try:
+            categories.create_category(current_user, _fields(form))
+        except ValidationFailed as error:
+            copy_errors(form, error)
+        else:
+            db.session.commit()
+            flash(_("Category saved."), "success")
+            return redirect(url_for("categories.index"), 303)
+    return render_template("workflow/category_form.html", form=form, category=None), form_status(form)
 
 
 @bp.route("/<int:category_id>/edit", methods=["GET", "POST"])
 def edit(category_id: int):
     """Rename a category, change its time limits or stop offering it."""
-    category = db.session.get(Category, category_id)
-    if category is None:
-        raise NotFound(_("There is no such category."))
-    return _edit(category, CategoryForm(obj=category))
-
-
-def _edit(category: Category, form: CategoryForm):
+    category = categories.get_category(category_id)
+    form = CategoryForm(obj=category)
     if form.validate_on_submit():
-        form.populate_obj(category)
-        db.session.add(category)
         try:
-            db.session.commit()
-        except IntegrityError:
-            db.session.rollback()
-            form.name.errors.append(_("A category with this name exists already."))
+            categories.update_category(current_user, category, _fields(form))
+        except ValidationFailed as error:
+            copy_errors(form, error)
         else:
+            db.session.commit()
             flash(_("Category saved."), "success")
             return redirect(url_for("categories.index"), 303)
     return render_template("workflow/category_form.html", form=form, category=category), form_status(form)
+
+
+def _fields(form: CategoryForm) -> categories.CategoryFields:
+    return categories.CategoryFields(
+        name=form.name.data, name_en=form.name_en.data, active=form.active.data,
+        urgent_respond_hours=form.urgent_respond_hours.data, urgent_resolve_hours=form.urgent_resolve_hours.data,
+        normal_respond_hours=form.normal_respond_hours.data, normal_resolve_hours=form.normal_resolve_hours.data,
+    )
+

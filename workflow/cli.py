@@ -1,34 +1,23 @@
-"""Command-line tasks of the workflow: the time-limit sweep."""
+"""Command-line tasks of the workflow: the time-limit sweep, for cron where no consumer runs."""
 from __future__ import annotations
 
 import click
-from flask import Flask, current_app
+from flask import Flask
 from flask.cli import AppGroup
 
 from db import utcnow
-from extensions import db, writing
-from workflow import services
-from workflow.signals import sweep_finished
+from extensions import huey, writing
+from workflow.tasks import run_sweep
 
 workflow_cli = AppGroup("workflow", help="Case workflow tasks.")
-
-
-def time_limits() -> services.TimeLimits:
-    cfg = current_app.config
-    return services.TimeLimits(
-        escalation_grace_hours=cfg["WORKFLOW_ESCALATION_GRACE_HOURS"], auto_close_days=cfg["WORKFLOW_AUTO_CLOSE_DAYS"]
-    )
 
 
 @workflow_cli.command("sweep")
 def sweep_command() -> None:
     """Mark overdue cases, supervise long-overdue ones, close resolved cases without feedback."""
-    now = utcnow()
-    with writing():
-        report = services.sweep(now, time_limits())
-        db.session.commit()
-        sweep_finished.send(now=now)
-        db.session.commit()
+    # Run what the sweep queues (the case-figure refresh) here too: cron may have no consumer beside it.
+    with writing(), huey.inline():
+        report = run_sweep(utcnow())
     click.echo(
         f"{report.marked_overdue} marked overdue, {report.supervised} put under supervision, "
         f"{report.auto_closed} closed without feedback."

@@ -128,7 +128,7 @@ ACTIONS: Mapping[str, Action] = {
                 {State.accepted, State.assigned, State.in_progress}, State.submitted, {Party.secretary},
                 [Field.reason]),
         _action("withdraw", N_("Withdraw"), WITHDRAWABLE, State.withdrawn, {Party.owner}),
-        # A secretary or an assignee is always also a member (see services.parties_for).
+        # A secretary or an assignee is always also a member (see actions.parties_for).
         _action("comment", N_("Comment"), ANY_STATE, None, {Party.member, Party.owner}, [Field.text]),
     )
 }
@@ -164,16 +164,6 @@ def check(action_name: str, state: State, parties: frozenset[Party], given: Mapp
 def allowed_actions(state: State, parties: frozenset[Party]) -> list[Action]:
     """Return the actions these parties may take on a case in this state, in declaration order."""
     return [a for a in ACTIONS.values() if state in a.sources and parties & a.parties]
-
-
-def replay(transitions: list[tuple[State | None, State]]) -> State | None:
-    """Return the state a case reaches through its events' (from, to) pairs, checking they chain."""
-    state = None
-    for from_state, to_state in transitions:
-        if state is not None and from_state != state:
-            raise ValueError(f"event from {from_state} does not follow {state}")
-        state = to_state
-    return state
 
 
 def mermaid_diagram() -> str:

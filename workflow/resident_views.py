@@ -6,16 +6,15 @@ from pathlib import Path
 from flask import Blueprint, current_app, flash, redirect, render_template, request, session, url_for
 from flask_babel import get_locale, gettext as _
 from flask_login import current_user, login_required
-from sqlalchemy import select
 from wtforms.fields.choices import SelectChoice
 
-from accounts import services as accounts_services
 from accounts.models import OrgLevel, Role
+from accounts.organizations import organizations_in
 from db import utcnow
 from errors import NotFound, ValidationFailed
 from extensions import db, limiter
 from responses import copy_errors, form_status, render_page_or_fragment, wants_fragment
-from workflow import services
+from workflow import actions, categories, filing, history, queries
 from workflow.forms import AnswerForm, CommentForm, FeedbackForm, FileCaseForm, TrackForm, WithdrawForm
 from workflow.machine import Party, allowed_actions
 from workflow.models import Case, Priority, Satisfaction
@@ -43,7 +42,7 @@ def _actor():
 
 
 def _community_choices() -> list[SelectChoice]:
-    organizations = accounts_services.organizations_in(None)
+    organizations = organizations_in(None)
     by_id = {o.id: o for o in organizations}
     return [SelectChoice("", _("Choose…"))] + [
         SelectChoice(o.id, f"{by_id[o.parent_id].name} · {o.name}" if o.parent_id in by_id else o.name)
@@ -59,7 +58,7 @@ def new():
     form = FileCaseForm(contact_name=user.name if user else None, contact_phone=user.phone if user else None)
     locale = str(get_locale())
     form.category.choices = [SelectChoice("", _("Choose…"))] + [
-        SelectChoice(c.id, c.label(locale)) for c in services.active_categories()
+        SelectChoice(c.id, c.label(locale)) for c in categories.active_categories()
     ]
     goes_to_own_community = user is not None and user.has_role(Role.resident)
     if goes_to_own_community:
@@ -67,9 +66,9 @@ def new():
     else:
         form.organization.choices = _community_choices()
     if form.validate_on_submit():
-        photos = [services.Upload(f.read(), f.filename) for f in request.files.getlist("photos") if f and f.filename]
+        photos = [filing.Upload(f.read(), f.filename) for f in request.files.getlist("photos") if f and f.filename]
         try:
-            case = services.file_case(
+            case = filing.file_case(
                 user,
                 category_id=form.category.data,
                 priority=Priority(form.priority.data),
@@ -102,10 +101,7 @@ def new():
 @login_required
 def mine():
     """List the requests the signed-in person filed, newest first."""
-    cases = db.session.scalars(
-        select(Case).where(Case.resident_id == current_user.id).order_by(Case.created_at.desc(), Case.id.desc())
-    ).all()
-    return render_template("workflow/resident_mine.html", cases=cases, now=utcnow())
+    return render_template("workflow/resident_mine.html", cases=queries.filed_by(current_user), now=utcnow())
 
 
 @bp.get("/track")
@@ -116,7 +112,7 @@ def find():
     if "code" in request.args:
         if form.validate():
             try:
-                case = services.find_by_tracking_code(form.code.data)
+                case = filing.find_by_tracking_code(form.code.data)
             except NotFound as error:
                 form.code.errors = [error.message]
                 status = 404
@@ -129,7 +125,7 @@ def find():
 
 def _parties(case: Case) -> frozenset[Party]:
     # This page acts only for the filer, even when a member of the organization opens it.
-    return services.parties_for(current_user, case, holds_tracking_code=True) & {Party.owner}
+    return actions.parties_for(current_user, case, holds_tracking_code=True) & {Party.owner}
 
 
 def _who(event, case: Case) -> str:
@@ -143,12 +139,12 @@ def _who(event, case: Case) -> str:
     return organization.name
 
 
-def _case_context(case: Case, forms: dict | None = None, conflict: services.StaleCase | None = None,
+def _case_context(case: Case, forms: dict | None = None, conflict: actions.StaleCase | None = None,
                   message: str | None = None) -> dict:
     parties = _parties(case)
     names = {a.name for a in allowed_actions(case.state, parties)} & set(RESIDENT_ACTIONS)
     forms = forms or {}
-    timeline = services.timeline(case, internal=False)
+    timeline = history.timeline(case, internal=False)
     question = next((e.note for e in reversed(timeline) if e.action == "request_info"), "")
     return {
         "case": case,
@@ -170,7 +166,7 @@ def _case_context(case: Case, forms: dict | None = None, conflict: services.Stal
 @bp.get("/track/<code>")
 def track(code: str):
     """Show a request to whoever holds its tracking code: status, public history and the filer's actions."""
-    case = services.find_by_tracking_code(code)
+    case = filing.find_by_tracking_code(code)
     _remember(case)
     return render_template(PAGE, **_case_context(case))
 
@@ -186,7 +182,7 @@ def _act(case: Case, name: str, form, run, done: str, field_names: dict[str, str
     if form.validate_on_submit():
         try:
             run()
-        except services.StaleCase as stale:
+        except actions.StaleCase as stale:
             conflict, status = stale, 409
         except ValidationFailed as error:
             # The refusal may come after the service touched the case; drop that before showing it again.
@@ -209,20 +205,20 @@ def _act(case: Case, name: str, form, run, done: str, field_names: dict[str, str
 @bp.post("/track/<code>/answer")
 def answer(code: str):
     """Send the resident's answer to the organization's question and resume the work."""
-    case = services.find_by_tracking_code(code)
+    case = filing.find_by_tracking_code(code)
     form = AnswerForm()
-    return _act(case, "answer", form, lambda: services.take_action(
+    return _act(case, "answer", form, lambda: actions.take_action(
         case, "resume", actor=_actor(), parties=_parties(case), seen_version=form.version.data,
-        data=services.ActionInput(note=form.note.data), now=utcnow(),
+        data=actions.ActionInput(note=form.note.data), now=utcnow(),
     ), _("Thank you: your answer was sent and the work goes on."))
 
 
 @bp.post("/track/<code>/feedback")
 def feedback(code: str):
     """Record whether the problem was solved and how satisfied the resident is."""
-    case = services.find_by_tracking_code(code)
+    case = filing.find_by_tracking_code(code)
     form = FeedbackForm()
-    return _act(case, "feedback", form, lambda: services.give_feedback(
+    return _act(case, "feedback", form, lambda: actions.give_feedback(
         case, actor=_actor(), parties=_parties(case), seen_version=form.version.data,
         solved=form.solved.data == "yes", satisfaction=Satisfaction(form.satisfaction.data),
         comment=form.comment.data or "", now=utcnow(),
@@ -232,20 +228,20 @@ def feedback(code: str):
 @bp.post("/track/<code>/withdraw")
 def withdraw(code: str):
     """Withdraw the request: the organization stops working on it."""
-    case = services.find_by_tracking_code(code)
+    case = filing.find_by_tracking_code(code)
     form = WithdrawForm()
-    return _act(case, "withdraw", form, lambda: services.take_action(
+    return _act(case, "withdraw", form, lambda: actions.take_action(
         case, "withdraw", actor=_actor(), parties=_parties(case), seen_version=form.version.data,
-        data=services.ActionInput(), now=utcnow(),
+        data=actions.ActionInput(), now=utcnow(),
     ), _("Your request was withdrawn."))
 
 
 @bp.post("/track/<code>/comment")
 def comment(code: str):
     """Add the resident's comment to the public history."""
-    case = services.find_by_tracking_code(code)
+    case = filing.find_by_tracking_code(code)
     form = CommentForm()
-    return _act(case, "comment", form, lambda: services.take_action(
+    return _act(case, "comment", form, lambda: actions.take_action(
         case, "comment", actor=_actor(), parties=_parties(case), seen_version=form.version.data,
-        data=services.ActionInput(text=form.text.data), now=utcnow(),
+        data=actions.ActionInput(text=form.text.data), now=utcnow(),
     ), _("Your comment was added."))

@@ -7,19 +7,19 @@ from pathlib import Path
 from flask import Blueprint, current_app, redirect, render_template, request, send_file, session, url_for
 from flask_babel import gettext as _, ngettext
 from flask_login import current_user, login_required
-from sqlalchemy import select
 from wtforms.fields.choices import SelectChoice
 
 from accounts.auth import role_required
-from accounts.models import Organization, Role
+from accounts.models import Role
+from accounts.organizations import organizations_in
 from db import utcnow
-from errors import NotFound, PermissionDenied, ValidationFailed
+from errors import PermissionDenied, ValidationFailed
 from extensions import db
 from responses import copy_errors, render_page_or_fragment, wants_fragment
-from workflow import services
+from workflow import actions, categories, filing, history, queries
 from workflow.forms import ActionForm
 from workflow.machine import ACTIONS, Field, Party, State, allowed_actions
-from workflow.models import Category, Photo, Priority
+from workflow.models import Priority
 
 bp = Blueprint("workflow", __name__, url_prefix="/cases")
 
@@ -61,14 +61,14 @@ def tracked_case_ids() -> set[int]:
 NUMBER_RE = re.compile(r"[0-9]{1,9}")
 
 
-def _filters_from_request() -> services.CaseFilters:
+def _filters_from_request() -> queries.CaseFilters:
     """Read the list's query string, refusing values the list cannot show with 422."""
     args = request.args
     tab, sort, priority = args.get("tab", "open"), args.get("sort", "newest"), args.get("priority", "")
     errors: dict[str, list] = {}
-    if tab not in services.TABS:
+    if tab not in queries.TABS:
         errors["tab"] = [_("There is no tab “%(value)s”.", value=tab[:40])]
-    if sort not in services.SORTS:
+    if sort not in queries.SORTS:
         errors["sort"] = [_("Cases cannot be sorted by “%(value)s”.", value=sort[:40])]
     if priority not in ("", *(p.value for p in Priority)):
         errors["priority"] = [_("There is no priority “%(value)s”.", value=priority[:40])]
@@ -82,7 +82,7 @@ def _filters_from_request() -> services.CaseFilters:
             errors[name] = [message]
     if errors:
         raise ValidationFailed(errors)
-    return services.CaseFilters(
+    return queries.CaseFilters(
         tab=tab,
         category_id=numbers["category"],
         priority=Priority(priority) if priority else None,
@@ -102,39 +102,37 @@ def index():
     """List the cases in the user's area with tabs by state, filters, search and sorting."""
     filters = _filters_from_request()
     now = utcnow()
-    scope = services.case_scope(current_user)
+    scope = queries.case_scope(current_user)
     # Loaded first, so the listed cases find their category and organization in the session.
-    organizations = db.session.scalars(
-        select(Organization).where(Organization.path.startswith(scope.path if scope else "/"))
-        .order_by(Organization.path)
-    ).all()
-    categories = db.session.scalars(select(Category).order_by(Category.id)).all()
-    page = services.list_cases(current_user, filters, now)
+    organizations = organizations_in(scope)
+    all_categories = categories.all_categories()
+    page = queries.list_cases(current_user, filters, now)
     return render_page_or_fragment(
         "workflow/index.html", "workflow/_case_results.html",
-        page=page, filters=filters, organizations=organizations, categories=categories, now=now,
+        page=page, filters=filters, organizations=organizations, categories=all_categories, now=now,
         states=list(State),
     )
 
 
 def _assignee_choices(case) -> list[SelectChoice]:
-    return [SelectChoice("", _("Choose…"))] + [SelectChoice(m.id, m.name) for m in services.assignable_members(case)]
+    return [SelectChoice("", _("Choose…"))] + [SelectChoice(m.id, m.name) for m in actions.assignable_members(case)]
 
 
-def _panel_context(case, form: ActionForm | None = None, conflict: services.StaleCase | None = None):
-    parties = services.parties_for(current_user, case)
-    actions = [a for a in allowed_actions(case.state, parties) if a.name not in ("confirm", "reopen", "withdraw")]
+def _panel_context(case, form: ActionForm | None = None, conflict: actions.StaleCase | None = None):
+    parties = actions.parties_for(current_user, case)
+    # Residents confirm, reopen and withdraw from their own page.
+    offered = [a for a in allowed_actions(case.state, parties) if a.name not in ("confirm", "reopen", "withdraw")]
     form = form or ActionForm(formdata=None, version=case.version)
     form.version.data = case.version
-    if any(a.name == "assign" for a in actions) and not form.assignee.choices:
+    if any(Field.assignee in a.requires for a in offered) and not form.assignee.choices:
         form.assignee.choices = _assignee_choices(case)
     return {
         "case": case,
-        "actions": actions,
+        "actions": offered,
         "form": form,
         "form_fields": FORM_FIELDS,
         "conflict": conflict,
-        "timeline": services.timeline(case, internal=True),
+        "timeline": history.timeline(case, internal=True),
         "now": utcnow(),
         "is_member": bool(parties & {Party.member, Party.secretary, Party.assignee}),
     }
@@ -144,8 +142,8 @@ def _panel_context(case, form: ActionForm | None = None, conflict: services.Stal
 @login_required
 def show(case_id: int):
     """Show a case with its details, photos, deadline, timeline and the actions open to the user."""
-    case = services.get_case(case_id)
-    if not services.can_view(current_user, case):
+    case = actions.get_case(case_id)
+    if not actions.can_view(current_user, case):
         if case.resident_id == current_user.id:
             return redirect(url_for("requests.track", code=case.tracking_code), 303)
         raise PermissionDenied(_("You may not see this case."))
@@ -156,25 +154,26 @@ def show(case_id: int):
 @login_required
 def act(case_id: int):
     """Take the action posted from the panel, then show the updated case."""
-    case = services.get_case(case_id)
-    if not services.can_view(current_user, case):
+    case = actions.get_case(case_id)
+    if not actions.can_view(current_user, case):
         raise PermissionDenied(_("You may not see this case."))
     form = ActionForm()
-    # A select validates against its choices; only the assign form sends an assignee.
-    form.assignee.choices = _assignee_choices(case) if request.form.get("action") == "assign" else []
+    # A select validates against its choices; only an action that requires an assignee sends one.
+    posted = ACTIONS.get(request.form.get("action", ""))
+    form.assignee.choices = _assignee_choices(case) if posted and Field.assignee in posted.requires else []
     status = 200
     conflict = None
     if form.validate_on_submit():
-        data = services.ActionInput(
+        data = actions.ActionInput(
             reason=form.reason.data or "", question=form.question.data or "", note=form.note.data or "",
             resolution=form.resolution.data or "", text=form.text.data or "",
             assignee_id=form.assignee.data, duplicate_of_id=form.duplicate_of.data, public=form.public.data,
         )
-        parties = services.parties_for(current_user, case)
+        parties = actions.parties_for(current_user, case)
         try:
-            services.take_action(case, form.action.data, actor=current_user, parties=parties,
-                                 seen_version=form.version.data, data=data, now=utcnow())
-        except services.StaleCase as stale:
+            actions.take_action(case, form.action.data, actor=current_user, parties=parties,
+                                seen_version=form.version.data, data=data, now=utcnow())
+        except actions.StaleCase as stale:
             conflict, status = stale, 409
         except ValidationFailed as error:
             db.session.rollback()  # show the case as stored, not half-changed
@@ -197,14 +196,12 @@ def act(case_id: int):
 @bp.get("/<int:case_id>/photos/<int:photo_id>")
 def photo(case_id: int, photo_id: int):
     """Send a case's photo to someone who may see the case."""
-    photo = db.session.get(Photo, photo_id)
-    if photo is None or photo.case_id != case_id:
-        raise NotFound(_("There is no such photo."))
+    photo = filing.get_photo(case_id, photo_id)
     case = photo.case
     owner = current_user.is_authenticated and case.resident_id == current_user.id
-    if not (services.can_view(current_user, case) or owner or case.id in tracked_case_ids()):
+    if not (actions.can_view(current_user, case) or owner or case.id in tracked_case_ids()):
         raise PermissionDenied(_("You may not see this photo."))
-    path = services.photo_path(photo, Path(current_app.config["UPLOAD_FOLDER"]))
+    path = filing.photo_path(photo, Path(current_app.config["UPLOAD_FOLDER"]))
     response = send_file(path, mimetype=photo.content_type, max_age=0, conditional=True)
     response.headers["Cache-Control"] = "private, no-store"
     return response
@@ -214,5 +211,5 @@ def photo(case_id: int, photo_id: int):
 @login_required
 def supervision():
     """List the late, supervised and escalated open cases in the user's area."""
-    cases = services.supervision_list(current_user, utcnow())
+    cases = queries.supervision_list(current_user, utcnow())
     return render_template("workflow/supervision.html", cases=cases, now=utcnow())

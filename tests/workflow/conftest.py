@@ -6,12 +6,14 @@ from datetime import datetime, timedelta
 from pathlib import Path
 
 import pytest
+import sqlalchemy as sa
 
 from accounts.models import OrgLevel, Role
 from extensions import db, writing
-from workflow import services
+from workflow.actions import ActionInput, give_feedback, parties_for, take_action
+from workflow.filing import file_case
 from workflow.machine import State
-from workflow.models import Case, Priority, Satisfaction
+from workflow.models import Case, CaseEvent, Priority, Satisfaction
 
 #: A fixed "now" so deadlines can be compared exactly.
 T0 = datetime(2025, 3, 3, 8, 0)
@@ -34,6 +36,21 @@ INPUT = {
 }
 
 
+def events_of(case: Case) -> list[CaseEvent]:
+    """Return the case's events as stored, oldest first."""
+    return list(db.session.scalars(sa.select(CaseEvent).where(CaseEvent.case_id == case.id).order_by(CaseEvent.id)))
+
+
+def replay(transitions: list[tuple[State | None, State]]) -> State | None:
+    """Return the state a case reaches through its events' (from, to) pairs, checking they chain."""
+    state = None
+    for from_state, to_state in transitions:
+        if state is not None and from_state != state:
+            raise ValueError(f"event from {from_state} does not follow {state}")
+        state = to_state
+    return state
+
+
 class Flow:
     """File cases and take actions through the services, committing like a view does."""
 
@@ -44,7 +61,7 @@ class Flow:
     def file(self, resident="resident", *, now: datetime = T0, priority: Priority = Priority.normal,
              organization=None, category=None) -> Case:
         user = self.world[resident] if resident else None
-        case = services.file_case(
+        case = file_case(
             user, category_id=(category or self.world["category"]).id, priority=priority, title="Broken lamp",
             description="The lamp at the gate is dark.", address="Gate 2", contact_name="Li",
             contact_phone="13800000000", organization_id=organization.id if organization is not None else
@@ -61,9 +78,9 @@ class Flow:
         if action == "assign":
             fields["assignee_id"] = self.world["assignee"].id
         fields.update(data)
-        event = services.take_action(
-            case, action, actor=user, parties=services.parties_for(user, case, holds_tracking_code=code),
-            seen_version=case.version, data=services.ActionInput(**fields), now=now,
+        event = take_action(
+            case, action, actor=user, parties=parties_for(user, case, holds_tracking_code=code),
+            seen_version=case.version, data=ActionInput(**fields), now=now,
         )
         db.session.commit()
         return event
@@ -71,8 +88,8 @@ class Flow:
     def feedback(self, case: Case, *, solved: bool | None, satisfaction: Satisfaction | None, comment: str = "",
                  actor="resident", now: datetime = T0):
         user = self.world[actor] if isinstance(actor, str) else actor
-        event = services.give_feedback(
-            case, actor=user, parties=services.parties_for(user, case), seen_version=case.version,
+        event = give_feedback(
+            case, actor=user, parties=parties_for(user, case), seen_version=case.version,
             solved=solved, satisfaction=satisfaction, comment=comment, now=now,
         )
         db.session.commit()

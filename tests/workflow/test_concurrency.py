@@ -9,7 +9,7 @@ from accounts.models import User
 from errors import Conflict
 from extensions import db
 from tests.workflow.conftest import HOUR, T0, run_together
-from workflow import services
+from workflow.actions import ActionInput, get_case, parties_for, take_action
 from workflow.machine import State
 from workflow.models import Case, CaseEvent
 
@@ -24,9 +24,9 @@ def test_sixteen_members_accepting_at_once_make_one_transition(app, world):
 
     def accept():
         member = db.session.get(User, member_id)
-        case = services.get_case(case_id)
-        event = services.take_action(case, "accept", actor=member, parties=services.parties_for(member, case),
-                                     seen_version=seen, data=services.ActionInput(), now=T0 + HOUR)
+        case = get_case(case_id)
+        event = take_action(case, "accept", actor=member, parties=parties_for(member, case),
+                            seen_version=seen, data=ActionInput(), now=T0 + HOUR)
         return event.action, event.to_state
 
     outcomes = run_together(app, accept, THREADS)
@@ -61,9 +61,9 @@ def test_different_actions_at_once_leave_one_consistent_history(app, world, flow
         with lock:
             action, who, fields = plans[next(turn)]
         user = db.session.get(User, ids[who])
-        target = services.get_case(ids["case"])
-        event = services.take_action(target, action, actor=user, parties=services.parties_for(user, target),
-                                     seen_version=seen, data=services.ActionInput(**fields), now=T0 + HOUR)
+        target = get_case(ids["case"])
+        event = take_action(target, action, actor=user, parties=parties_for(user, target),
+                            seen_version=seen, data=ActionInput(**fields), now=T0 + HOUR)
         return event.action, event.to_state
 
     outcomes = run_together(app, act, n=len(plans))

@@ -42,3 +42,9 @@ def test_the_page_says_how_to_regenerate():
     text = doc_text()
     for function in ("mermaid_diagram", "markdown_table"):
         assert f'.venv/bin/python -c "from workflow import machine; print(machine.{function}())"' in text
+
+
+def test_the_page_names_only_modules_that_exist():
+    named = set(re.findall(r"`(?:workflow/)?(\w+\.py)`", doc_text()))
+    assert {"machine.py", "effects.py", "actions.py"} <= named
+    assert sorted(name for name in named if not (BASE_DIR / "workflow" / name).is_file()) == []

@@ -3,6 +3,7 @@ from __future__ import annotations
 
 import pytest
 
+from tests.workflow.conftest import replay
 from workflow import machine
 from workflow.machine import ACTIONS, Field, Party, State, TransitionRefused
 
@@ -177,9 +178,9 @@ def test_replay_follows_a_chain():
     events = [(None, S.submitted), (S.submitted, S.accepted), (S.accepted, S.assigned),
               (S.assigned, S.assigned), (S.assigned, S.in_progress), (S.in_progress, S.resolved),
               (S.resolved, S.closed), (S.closed, S.closed)]
-    assert machine.replay(events) == S.closed
-    assert machine.replay(events[:3]) == S.assigned
-    assert machine.replay([]) is None
+    assert replay(events) == S.closed
+    assert replay(events[:3]) == S.assigned
+    assert replay([]) is None
 
 
 @pytest.mark.parametrize("events", [
@@ -189,7 +190,7 @@ def test_replay_follows_a_chain():
 ])
 def test_replay_rejects_a_broken_chain(events):
     with pytest.raises(ValueError):
-        machine.replay(events)
+        replay(events)
 
 
 def test_mermaid_diagram_has_every_transition_and_no_comment():

@@ -12,8 +12,10 @@ from hypothesis.stateful import (
 from accounts.models import Role, User
 from errors import Conflict, DomainError, InvalidTransition, PermissionDenied, ValidationFailed
 from extensions import db
-from tests.workflow.conftest import PATHS, T0
-from workflow import machine, services
+from tests.workflow.conftest import PATHS, replay, T0
+import workflow.sweep
+from workflow import machine
+from workflow.actions import ActionInput, give_feedback, parties_for, StaleCase, take_action
 from workflow.machine import ACTIONS, State, TransitionRefused
 from workflow.models import Case, CaseEvent, Feedback, FeedbackOutcome, Priority, Satisfaction
 
@@ -97,13 +99,13 @@ class CaseWorkflow(RuleBasedStateMachine):
             .where(Case.id == self.case_id)
         ).one())
 
-    def expected_refusal(self, case: Case, action: str, parties, data: services.ActionInput, stale: bool):
+    def expected_refusal(self, case: Case, action: str, parties, data: ActionInput, stale: bool):
         """Return the error the services must raise, per PRODUCT.md §3, or None if the action must succeed."""
         declared = machine.ACTIONS.get(action)
         if declared is None or not parties & declared.parties:
             return PermissionDenied  # strangers learn nothing, not even that the case moved on
         if stale and declared.target is not None:
-            return services.StaleCase  # a comment overwrites nothing, so it needs no fresh version
+            return StaleCase  # a comment overwrites nothing, so it needs no fresh version
         try:
             machine.check(action, case.state, parties, data.given())
         except TransitionRefused as refused:
@@ -126,12 +128,12 @@ class CaseWorkflow(RuleBasedStateMachine):
             return ValidationFailed
         return None
 
-    def attempt(self, action: str, actor: str, stale: bool, data: services.ActionInput, call) -> None:
+    def attempt(self, action: str, actor: str, stale: bool, data: ActionInput, call) -> None:
         """Run `call`, then check it did exactly what the declaration says: all of it, or nothing."""
         before = self.snapshot()
         case = self.case
         user, code = self.person(actor)
-        parties = services.parties_for(user, case, holds_tracking_code=code)
+        parties = parties_for(user, case, holds_tracking_code=code)
         expected = self.expected_refusal(case, action, parties, data, stale)
         from_state = case.state
         seen = case.version - 1 if stale else case.version
@@ -175,7 +177,7 @@ class CaseWorkflow(RuleBasedStateMachine):
         before = self.snapshot()
         case = self.case
         due_to_close = case.state == State.resolved and case.resolved_at <= self.env.now - timedelta(days=7)
-        services.sweep(self.env.now, services.TimeLimits())
+        workflow.sweep.sweep(self.env.now, workflow.sweep.TimeLimits())
         db.session.commit()
         after = self.snapshot()
         if due_to_close:
@@ -201,11 +203,11 @@ class CaseWorkflow(RuleBasedStateMachine):
         assignee_id = MISSING_ID if assignee == "missing" else self.env.ids.get(assignee)
         duplicate_of_id = {"sibling": self.sibling_id, "self": self.case_id, "elsewhere": self.env.elsewhere_id,
                            "missing": MISSING_ID, None: None}[duplicate]
-        data = services.ActionInput(
+        data = ActionInput(
             reason=reason, question=question, note=note, resolution=resolution, text=text, assignee_id=assignee_id,
             duplicate_of_id=duplicate_of_id, solved=solved, satisfaction=satisfaction, comment=reason, public=public,
         )
-        self.attempt(action, actor, stale, data, lambda case, user, parties, seen: services.take_action(
+        self.attempt(action, actor, stale, data, lambda case, user, parties, seen: take_action(
             case, action, actor=user, parties=parties, seen_version=seen, data=data, now=self.env.now))
 
     # `is_open` is read from the stored row after every step (the invariant below).
@@ -217,7 +219,7 @@ class CaseWorkflow(RuleBasedStateMachine):
         choices = []
         for actor in ("owner", "colleague", "case_assignee", "secretary"):
             user, code = self.person(actor)
-            parties = services.parties_for(user, case, holds_tracking_code=code)
+            parties = parties_for(user, case, holds_tracking_code=code)
             choices += [(actor, a.name) for a in machine.allowed_actions(case.state, parties) if a.name != "auto_close"]
         # Moving the case on is likelier than ending it, so examples reach the later states.
         actions = sorted({name for _, name in choices}, key=list(ACTIONS).index)
@@ -228,12 +230,12 @@ class CaseWorkflow(RuleBasedStateMachine):
                                  data.draw(st.sampled_from(Satisfaction), label="satisfaction"), "Some words.")
         members = [key for key, organization_id in self.env.serves.items() if organization_id == case.organization_id]
         words = "Some words."
-        inputs = services.ActionInput(
+        inputs = ActionInput(
             reason=words, question=words, note=words, resolution=words, text=words,
             assignee_id=self.env.ids[data.draw(st.sampled_from(members), label="assignee")],
             duplicate_of_id=self.sibling_id, public=data.draw(st.booleans(), label="public"),
         )
-        self.attempt(action, actor, False, inputs, lambda case, user, parties, seen: services.take_action(
+        self.attempt(action, actor, False, inputs, lambda case, user, parties, seen: take_action(
             case, action, actor=user, parties=parties, seen_version=seen, data=inputs, now=self.env.now))
 
     @rule(actor=st.sampled_from(["owner", "owner", "other_resident", "member", "anonymous"]),
@@ -242,9 +244,9 @@ class CaseWorkflow(RuleBasedStateMachine):
     def feedback(self, actor, stale, solved, satisfaction, comment):
         happy = solved and satisfaction in HAPPY
         action = "confirm" if happy else "reopen"
-        data = services.ActionInput(solved=solved, satisfaction=satisfaction, comment=comment,
-                                    reason="" if happy else comment)
-        self.attempt(action, actor, stale, data, lambda case, user, parties, seen: services.give_feedback(
+        data = ActionInput(solved=solved, satisfaction=satisfaction, comment=comment,
+                           reason="" if happy else comment)
+        self.attempt(action, actor, stale, data, lambda case, user, parties, seen: give_feedback(
             case, actor=user, parties=parties, seen_version=seen, solved=solved, satisfaction=satisfaction,
             comment=comment, now=self.env.now))
 
@@ -268,7 +270,7 @@ class CaseWorkflow(RuleBasedStateMachine):
             .where(CaseEvent.case_id == case.id).order_by(CaseEvent.id)
         ).all()
         assert (events[0].action, events[0].from_state) == ("submit", None)
-        assert machine.replay([(e.from_state, e.to_state) for e in events]) == case.state
+        assert replay([(e.from_state, e.to_state) for e in events]) == case.state
         # Every change of the case has its event, and every event says which version it left.
         assert events[-1].case_version == case.version
         assert [e.case_version for e in events] == sorted(e.case_version for e in events)

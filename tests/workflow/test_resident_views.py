@@ -13,7 +13,8 @@ from db import utcnow
 from extensions import db
 from tests.conftest import png_bytes
 from tests.helpers import duplicate_ids, soup
-from workflow import services
+from workflow.actions import ActionInput, parties_for, take_action
+from workflow.filing import file_case, Upload
 from workflow.machine import State
 from workflow.models import Case, CaseEvent, Feedback, FeedbackOutcome, Priority
 
@@ -21,11 +22,11 @@ HTMX = {"HX-Request": "true", "HX-Target": "resident-case"}
 
 #: Who takes each step, and what they give, to drive a case along the declaration.
 STEPS = {
-    "accept": ("member", lambda world: services.ActionInput()),
-    "assign": ("member", lambda world: services.ActionInput(assignee_id=world["assignee"].id)),
-    "start": ("assignee", lambda world: services.ActionInput()),
-    "request_info": ("assignee", lambda world: services.ActionInput(question="Which lamp exactly?")),
-    "resolve": ("assignee", lambda world: services.ActionInput(resolution="Replaced the bulb.")),
+    "accept": ("member", lambda world: ActionInput()),
+    "assign": ("member", lambda world: ActionInput(assignee_id=world["assignee"].id)),
+    "start": ("assignee", lambda world: ActionInput()),
+    "request_info": ("assignee", lambda world: ActionInput(question="Which lamp exactly?")),
+    "resolve": ("assignee", lambda world: ActionInput(resolution="Replaced the bulb.")),
 }
 PATHS = {
     State.in_progress: ["accept", "assign", "start"],
@@ -39,8 +40,8 @@ def drive(world, case: Case, state: State) -> Case:
     for name in PATHS[state]:
         who, data = STEPS[name]
         user = world[who]
-        services.take_action(case, name, actor=user, parties=services.parties_for(user, case), seen_version=None,
-                             data=data(world), now=utcnow())
+        take_action(case, name, actor=user, parties=parties_for(user, case), seen_version=None,
+                    data=data(world), now=utcnow())
     db.session.commit()
     assert case.state == state
     return case
@@ -48,10 +49,10 @@ def drive(world, case: Case, state: State) -> Case:
 
 def anonymous_case(world, app) -> Case:
     """File a case without an account, as a visitor with only a phone number would."""
-    case = services.file_case(
+    case = file_case(
         None, category_id=world["category"].id, priority=Priority.normal, title="Pothole by the school",
         description="A deep hole.", address="School road", contact_name="Wang", contact_phone="13900000000",
-        organization_id=world["community"].id, photos=[services.Upload(png_bytes("blue"), "hole.png")],
+        organization_id=world["community"].id, photos=[Upload(png_bytes("blue"), "hole.png")],
         upload_dir=Path(app.config["UPLOAD_FOLDER"]), now=utcnow(),
     )
     db.session.commit()
@@ -157,12 +158,12 @@ def test_mine_needs_a_login(client, world):
 def test_tracking_page_shows_only_the_public_timeline(app, client, world):
     case = drive(world, world["case"], State.in_progress)
     member = world["member"]
-    services.take_action(case, "comment", actor=member, parties=services.parties_for(member, case),
-                         seen_version=None, data=services.ActionInput(text="Secret staff note", public=False),
-                         now=utcnow())
-    services.take_action(case, "comment", actor=member, parties=services.parties_for(member, case),
-                         seen_version=None, data=services.ActionInput(text="We are on our way", public=True),
-                         now=utcnow())
+    take_action(case, "comment", actor=member, parties=parties_for(member, case),
+                seen_version=None, data=ActionInput(text="Secret staff note", public=False),
+                now=utcnow())
+    take_action(case, "comment", actor=member, parties=parties_for(member, case),
+                seen_version=None, data=ActionInput(text="We are on our way", public=True),
+                now=utcnow())
     db.session.commit()
     response = client.get(track_url(case))
     assert response.status_code == 200

@@ -9,16 +9,17 @@ from accounts.models import Role
 from db import utcnow
 from extensions import db
 from tests.workflow.conftest import DAY, HOUR, T0, run_together
-from workflow import services
+import workflow.sweep
 from workflow.machine import State
 from workflow.models import Case, CaseEvent, Feedback, FeedbackOutcome, Priority, Satisfaction
+from workflow.queries import supervision_list
 
-LIMITS = services.TimeLimits(escalation_grace_hours=24, auto_close_days=7)
+LIMITS = workflow.sweep.TimeLimits(escalation_grace_hours=24, auto_close_days=7)
 MINUTE = timedelta(minutes=1)
 
 
 def sweep(now):
-    report = services.sweep(now, LIMITS)
+    report = workflow.sweep.sweep(now, LIMITS)
     db.session.commit()
     return report
 
@@ -112,16 +113,16 @@ def test_overdue_beyond_the_grace_period_goes_to_the_parent_s_supervision_list(f
     assert event.detail == {"organization_id": world["township"].id, "organization_name": "Township"}
     assert not event.public and event.actor_id is None
     for user in (township_secretary, world["evaluator"]):
-        listed = services.supervision_list(user, T0 + 49 * HOUR)
+        listed = supervision_list(user, T0 + 49 * HOUR)
         assert case in listed and fresh not in listed
-    assert case not in services.supervision_list(far_evaluator, T0 + 49 * HOUR)
+    assert case not in supervision_list(far_evaluator, T0 + 49 * HOUR)
 
 
 def test_a_case_at_the_root_is_marked_but_has_nobody_to_supervise_it(flow, world, district_secretary):
     case = flow.file(organization=world["district"], now=T0)
     assert counts(sweep(T0 + 10 * DAY)) == (1, 0, 0)
     assert case.overdue and case.supervised_at is None
-    assert case in services.supervision_list(district_secretary, T0 + 10 * DAY)
+    assert case in supervision_list(district_secretary, T0 + 10 * DAY)
 
 
 def test_a_long_late_case_is_marked_and_supervised_in_one_run(flow, world):
@@ -182,7 +183,7 @@ def test_two_sweeps_at_once_act_on_each_case_once(app, flow, world):
     now = T0 + 20 * DAY
 
     def run():
-        return counts(services.sweep(now, LIMITS))
+        return counts(workflow.sweep.sweep(now, LIMITS))
 
     outcomes = run_together(app, run, 2)
 

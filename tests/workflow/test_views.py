@@ -13,7 +13,8 @@ from db import utcnow
 from extensions import db
 from tests.conftest import Client
 from tests.helpers import duplicate_ids, soup
-from workflow import services
+from workflow.actions import ActionInput, parties_for, take_action
+from workflow.filing import file_case
 from workflow.machine import ACTIONS, State
 from workflow.models import Case, CaseEvent, Category, Priority
 
@@ -57,7 +58,7 @@ def login(app):
 
 def file(world, *, title="Broken bench", address="Park road 1", priority=Priority.normal, organization=None,
          category=None, now=None):
-    case = services.file_case(
+    case = file_case(
         world["resident"], category_id=(category or world["category"]).id, priority=priority, title=title,
         description="It needs fixing.", address=address, contact_name="Resident", contact_phone="13800000000",
         organization_id=(organization or world["community"]).id, photos=[], upload_dir=Path("/nonexistent"),
@@ -69,8 +70,8 @@ def file(world, *, title="Broken bench", address="Park road 1", priority=Priorit
 
 def act(case, action: str, user, now=None, **data):
     """Take an action through the service, as the person would from the panel."""
-    services.take_action(case, action, actor=user, parties=services.parties_for(user, case),
-                         seen_version=case.version, data=services.ActionInput(**data), now=now or utcnow())
+    take_action(case, action, actor=user, parties=parties_for(user, case),
+                seen_version=case.version, data=ActionInput(**data), now=now or utcnow())
     db.session.commit()
 
 

@@ -1,20 +1,24 @@
-"""Workflow services on the database: filing, deadlines, actions with their rules, feedback, history."""
+"""Taking actions on the database: deadlines, escalation, merge, assignment, feedback, history."""
 from __future__ import annotations
 
 from datetime import timedelta
-from pathlib import Path
 
 import pytest
 import sqlalchemy as sa
 from sqlalchemy.exc import IntegrityError
 
 from accounts.models import Role
-from errors import InvalidTransition, NotFound, PermissionDenied, ValidationFailed
+from errors import InvalidTransition, PermissionDenied, ValidationFailed
 from extensions import db
-from tests.workflow.conftest import DAY, HOUR, T0
-from workflow import machine, services
+from tests.workflow.conftest import DAY, events_of, HOUR, replay, T0
+from workflow import machine
+from workflow.actions import ActionInput, assignable_members, parties_for, StaleCase, take_action
+from workflow.effects import EFFECTS
+from workflow.history import events_since, timeline
 from workflow.machine import Party, State
-from workflow.models import Case, CaseEvent, Category, Feedback, FeedbackOutcome, Priority, Satisfaction
+from workflow.models import Case, CaseEvent, Feedback, FeedbackOutcome, Priority, Satisfaction
+from workflow.queries import supervision_list
+from workflow.sweep import sweep, TimeLimits
 
 
 def snapshot(case: Case) -> tuple:
@@ -27,58 +31,8 @@ def snapshot(case: Case) -> tuple:
     return (*row, events)
 
 
-def events_of(case: Case) -> list[CaseEvent]:
-    return list(db.session.scalars(sa.select(CaseEvent).where(CaseEvent.case_id == case.id).order_by(CaseEvent.id)))
-
-
-# --- filing -------------------------------------------------------------------------------
-
-@pytest.mark.parametrize("priority, respond_hours", [(Priority.normal, 24), (Priority.urgent, 1)])
-def test_filing_sets_the_respond_deadline_from_category_and_priority(flow, world, priority, respond_hours):
-    case = flow.file(priority=priority, now=T0)
-    assert case.state == State.submitted
-    assert case.submitted_at == T0
-    assert case.respond_due_at == T0 + respond_hours * HOUR
-    assert case.resolve_due_at is None
-    assert case.organization_id == world["community"].id  # the resident's own community
-    assert case.version == 1
-    [event] = events_of(case)
-    assert (event.action, event.from_state, event.to_state, event.actor_id) == (
-        "submit", None, State.submitted, world["resident"].id)
-    assert event.case_version == case.version
-
-
-def test_filing_uses_the_category_s_own_limits(flow):
-    category = Category(name="漏水", name_en="Leaks", normal_respond_hours=48, urgent_respond_hours=2)
-    db.session.add(category)
-    db.session.commit()
-    assert flow.file(category=category, now=T0).respond_due_at == T0 + 48 * HOUR
-    assert flow.file(category=category, now=T0, priority=Priority.urgent).respond_due_at == T0 + 2 * HOUR
-
-
-def test_filing_without_an_account_needs_an_organization_and_gets_a_tracking_code(flow, world):
-    case = flow.file(None)
-    assert case.resident_id is None and case.organization_id == world["community"].id
-    assert len(case.tracking_code) == services.TRACKING_LENGTH
-    assert set(case.tracking_code) <= set(services.TRACKING_ALPHABET)
-    assert services.find_by_tracking_code(case.tracking_code.lower()) == case
-    with pytest.raises(NotFound):
-        services.find_by_tracking_code("NOSUCHCODE")
-    assert services.parties_for(None, case, holds_tracking_code=True) == {Party.owner}
-    assert services.parties_for(None, case) == frozenset()
-
-
-def test_filing_checks_its_input(flow, world, app):
-    inactive = Category(name="旧", name_en="Old", active=False)
-    db.session.add(inactive)
-    db.session.commit()
-    with pytest.raises(ValidationFailed) as caught:
-        services.file_case(
-            None, category_id=inactive.id, priority=Priority.normal, title="", description=" ", address="",
-            contact_name="", contact_phone="12", organization_id=None, photos=[],
-            upload_dir=Path(app.config["UPLOAD_FOLDER"]), now=T0,
-        )
-    assert set(caught.value.errors) == {"category", "description", "contact_phone", "organization"}
+def test_every_action_of_the_machine_has_one_effect():
+    assert list(EFFECTS) == list(machine.ACTIONS)
 
 
 # --- deadlines ----------------------------------------------------------------------------
@@ -133,11 +87,11 @@ def test_escalation_moves_the_case_to_the_parent(flow, world, township_secretary
     assert event.detail["from_organization_id"] == world["community"].id
     assert event.detail["organization_id"] == world["township"].id
     # The community's members lose the case; the township's take it up.
-    assert services.parties_for(world["member"], case) == frozenset()
-    assert services.parties_for(township_secretary, case) == {Party.member, Party.secretary}
+    assert parties_for(world["member"], case) == frozenset()
+    assert parties_for(township_secretary, case) == {Party.member, Party.secretary}
     flow.act(case, "accept", township_secretary, now=later + HOUR)
     assert case.resolve_due_at == later + HOUR + 7 * DAY
-    assert case in services.supervision_list(world["evaluator"], later + HOUR)
+    assert case in supervision_list(world["evaluator"], later + HOUR)
 
 
 def test_only_the_secretary_escalates(flow, world):
@@ -219,7 +173,7 @@ def test_assign_to_a_member_of_the_case_s_organization(flow, world, make):
     assert case.state == State.assigned and case.assignee_id == colleague.id
     assert event.detail == {"assignee_id": colleague.id, "assignee_name": "Colleague"}
     assert event.note == "Please look today."
-    assert {u.username for u in services.assignable_members(case)} == {"assignee", "colleague", "member"}
+    assert {u.username for u in assignable_members(case)} == {"assignee", "colleague", "member"}
     # Reassigning works from assigned and from in_progress; only the assignee starts.
     with pytest.raises(PermissionDenied):
         flow.act(case, "start", "assignee")
@@ -299,7 +253,7 @@ def test_a_filer_without_account_acts_with_the_tracking_code(flow, world):
     assert case.state == State.in_progress
     # A tracking code does not make someone the owner of a case filed with an account.
     other = flow.file()
-    assert services.parties_for(None, other, holds_tracking_code=True) == frozenset()
+    assert parties_for(None, other, holds_tracking_code=True) == frozenset()
 
 
 def test_comments_keep_the_state_and_the_version(flow, world):
@@ -311,9 +265,9 @@ def test_comments_keep_the_state_and_the_version(flow, world):
     assert (internal.public, public.public) == (False, True)  # residents only write in public
     assert internal.from_state == internal.to_state == State.assigned
     assert internal.case_version == public.case_version == version
-    assert [e.id for e in services.timeline(case, internal=False)][-1] == public.id
-    assert internal not in services.timeline(case, internal=False)
-    assert internal in services.timeline(case, internal=True)
+    assert [e.id for e in timeline(case, internal=False)][-1] == public.id
+    assert internal not in timeline(case, internal=False)
+    assert internal in timeline(case, internal=True)
     for actor in ("other_member", "other_resident", "evaluator", None):
         with pytest.raises(PermissionDenied):
             flow.act(case, "comment", actor)
@@ -353,9 +307,9 @@ def test_a_stale_version_is_refused_with_what_changed(flow, world):
     flow.act(case, "accept", now=T0 + HOUR)
     flow.act(case, "comment", text="Will assign tomorrow.", now=T0 + 2 * HOUR)
     before = snapshot(case)
-    with pytest.raises(services.StaleCase) as caught:
-        services.take_action(case, "reject", actor=world["member"], parties=services.parties_for(world["member"], case),
-                             seen_version=seen, data=services.ActionInput(reason="Duplicate."), now=T0 + 3 * HOUR)
+    with pytest.raises(StaleCase) as caught:
+        take_action(case, "reject", actor=world["member"], parties=parties_for(world["member"], case),
+                    seen_version=seen, data=ActionInput(reason="Duplicate."), now=T0 + 3 * HOUR)
     assert [e.action for e in caught.value.changes] == ["accept", "comment"]
     assert caught.value.case is case
     assert snapshot(case) == before
@@ -473,7 +427,7 @@ def test_every_action_appends_exactly_one_event_and_bumps_the_version(flow, worl
         assert case.version == version + 1 == event.case_version
         assert len(events_of(case)) == count + 1
         assert event.actor_id == world[actor].id and event.action == action
-    assert services.events_since(case, 1)[0].action == "accept"
+    assert events_since(case, 1)[0].action == "accept"
 
 
 def test_replaying_every_case_s_events_gives_its_state(flow, world, township_secretary):
@@ -496,7 +450,7 @@ def test_replaying_every_case_s_events_gives_its_state(flow, world, township_sec
     e = flow.bring_to(flow.file(now=now), State.on_hold, now=now)
     flow.act(e, "withdraw", "resident", now=now + DAY)
     f = flow.bring_to(flow.file(now=now), State.resolved, now=now)
-    services.sweep(now + 30 * DAY, services.TimeLimits())
+    sweep(now + 30 * DAY, TimeLimits())
     db.session.commit()
     assert f.state == State.closed
 
@@ -508,7 +462,7 @@ def test_replaying_every_case_s_events_gives_its_state(flow, world, township_sec
             .order_by(CaseEvent.id)
         ).all()
         assert transitions[0] == (None, State.submitted)
-        assert machine.replay([tuple(t) for t in transitions]) == case.state, case.id
+        assert replay([tuple(t) for t in transitions]) == case.state, case.id
     assert {c.state for c in cases} >= {State.closed, State.rejected, State.submitted, State.accepted,
                                         State.merged, State.withdrawn}
 
@@ -518,7 +472,7 @@ def test_assigning_the_same_member_again_still_moves_the_version(flow, world):
     version = case.version
     event = flow.act(case, "assign", assignee_id=world["assignee"].id, note="Reminder: today please.")
     assert case.version == version + 1 == event.case_version
-    with pytest.raises(services.StaleCase):
-        services.take_action(case, "assign", actor=world["member"], parties=services.parties_for(world["member"], case),
-                             seen_version=version, data=services.ActionInput(assignee_id=world["assignee"].id),
-                             now=T0)
+    with pytest.raises(StaleCase):
+        take_action(case, "assign", actor=world["member"], parties=parties_for(world["member"], case),
+                    seen_version=version, data=ActionInput(assignee_id=world["assignee"].id),
+                    now=T0)
