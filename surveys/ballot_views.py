@@ -5,15 +5,21 @@ Nothing here logs a request's form: a ballot's answers must never reach a log.
 from __future__ import annotations
 
 from flask import Blueprint, current_app, redirect, render_template, request, session, url_for
-from flask_babel import lazy_gettext as _l
+from flask_babel import format_datetime, lazy_gettext as _l
 from flask_login import current_user, login_required
 
 from db import utcnow
-from errors import Conflict, PermissionDenied, ValidationFailed
+from errors import Conflict, DomainError, PermissionDenied, ValidationFailed
 from extensions import db, limiter
-from surveys import services
+from surveys.ballots import (
+    AlreadyParticipated, BallotSurvey, Voter, ballot_survey, check_can_answer, has_participated, submit_ballot,
+    surveys_for_resident, target_for,
+)
+from surveys.builder import get_survey
+from surveys.codes import find_invitation, format_code, invitation_for_code, normalize_code
 from surveys.forms import BallotForm, CodeForm
 from surveys.labels import OPTION_LABELS
+from surveys.lifecycle import Refused
 from surveys.models import Question, QuestionType, Survey, SurveyKind
 
 bp = Blueprint("ballots", __name__)
@@ -52,37 +58,34 @@ def _key() -> bytes:
 
 
 def _resident():
-    return services.Voter(resident=current_user._get_current_object())
+    return Voter(resident=current_user._get_current_object())
 
 
 def _answers() -> dict[str, str]:
     return {key: value for key, value in request.form.items() if key not in NOT_ANSWERS}
 
 
-def _check_can_answer(survey: Survey, voter: services.Voter) -> None:
-    """Refuse, as submit_ballot would, before showing a ballot that could not be accepted."""
-    reason = services.refusal_reason(survey, utcnow())
-    if reason:
-        raise Conflict(reason)
-    services.target_for(survey, voter)
-    if services.has_participated(survey, voter):
-        raise services.AlreadyParticipated(_l("You have already taken part in this survey. Thank you!"))
+def _reason(error: DomainError) -> str:
+    """Return why the error refused, with a time it names in the reader's zone and locale."""
+    if isinstance(error, Refused) and error.date is not None:
+        return error.message % {"date": format_datetime(error.date, "short")}
+    return error.message
 
 
-def _refused(survey_id: int, voter: services.Voter, error: Conflict | PermissionDenied):
+def _refused(survey_id: int, voter: Voter, error: Conflict | PermissionDenied):
     db.session.rollback()
-    survey = services.get_survey(survey_id)
-    if voter.invitation is not None and isinstance(error, services.AlreadyParticipated):
+    survey = get_survey(survey_id)
+    if voter.invitation is not None and isinstance(error, AlreadyParticipated):
         session.pop(CODE_KEY, None)
     return render_template(
-        "surveys/ballot_refused.html", survey=survey, error=error, by_code=voter.invitation is not None,
-        already=isinstance(error, services.AlreadyParticipated),
+        "surveys/ballot_refused.html", survey=survey, error=error, reason=_reason(error),
+        by_code=voter.invitation is not None, already=isinstance(error, AlreadyParticipated),
     ), error.status
 
 
-def _ballot_page(survey: Survey, voter: services.Voter, action: str, code: str | None = None,
+def _ballot_page(survey: Survey, voter: Voter, action: str, code: str | None = None,
                  answers: dict[str, str] | None = None, errors: dict[str, list] | None = None, status: int = 200):
-    target = services.target_for(survey, voter)
+    target = target_for(survey, voter)
     evaluated = target.term.user if survey.kind == SurveyKind.democratic_evaluation and target.term else None
     return render_template(
         "surveys/ballot.html", survey=survey, target=target, evaluated=evaluated, form=BallotForm(formdata=None),
@@ -90,7 +93,7 @@ def _ballot_page(survey: Survey, voter: services.Voter, action: str, code: str |
     ), status
 
 
-def _submit(survey: services.BallotSurvey, voter: services.Voter, endpoint: str, code: str | None = None):
+def _submit(survey: BallotSurvey, voter: Voter, endpoint: str, code: str | None = None):
     """Store the ballot and thank the voter, or show the form again with what needs fixing.
 
     Storing needs only a row of the survey; the pages that refuse or ask again load all of it.
@@ -98,10 +101,10 @@ def _submit(survey: services.BallotSurvey, voter: services.Voter, endpoint: str,
     # CSRFProtect has checked the token already; the answers are the service's to check.
     answers = _answers()
     try:
-        services.submit_ballot(survey, voter, answers, utcnow())
+        submit_ballot(survey, voter, answers, utcnow())
     except ValidationFailed as error:
         db.session.rollback()
-        return _ballot_page(services.get_survey(survey.id), voter, url_for(endpoint, survey_id=survey.id), code,
+        return _ballot_page(get_survey(survey.id), voter, url_for(endpoint, survey_id=survey.id), code,
                             answers, error.errors, status=422)
     except (Conflict, PermissionDenied) as error:
         return _refused(survey.id, voter, error)
@@ -117,7 +120,7 @@ def open_ballots() -> list[tuple[Survey, bool]]:
     if not current_user.is_authenticated:
         return []
     voter = _resident()
-    return [(s, services.has_participated(s, voter)) for s in services.surveys_for_resident(voter.resident, utcnow())]
+    return [(s, has_participated(s, voter)) for s in surveys_for_resident(voter.resident, utcnow())]
 
 
 @bp.get("/surveys/open")
@@ -131,10 +134,10 @@ def available():
 @login_required
 def ballot(survey_id: int):
     """Show the ballot to a resident who may answer, or say clearly why they may not."""
-    survey = services.get_survey(survey_id)
+    survey = get_survey(survey_id)
     voter = _resident()
     try:
-        _check_can_answer(survey, voter)
+        check_can_answer(survey, voter, utcnow())
     except (Conflict, PermissionDenied) as error:
         return _refused(survey.id, voter, error)
     return _ballot_page(survey, voter, url_for("ballots.submit", survey_id=survey.id))
@@ -144,7 +147,7 @@ def ballot(survey_id: int):
 @login_required
 def submit(survey_id: int):
     """Store a resident's ballot once, anonymously where the survey says so."""
-    return _submit(services.ballot_survey(survey_id), _resident(), "ballots.submit")
+    return _submit(ballot_survey(survey_id), _resident(), "ballots.submit")
 
 
 def _code_page(form: CodeForm, status: int, message: str | None = None):
@@ -168,28 +171,28 @@ def vote():
     if not checked:
         return _code_page(form, 422)
     try:
-        invitation = services.invitation_for_code(form.code.data, _key())
-        survey = services.get_survey(invitation.survey_id)
-        _check_can_answer(survey, services.Voter(invitation=invitation))
-    except services.AlreadyParticipated:
+        invitation = invitation_for_code(form.code.data, _key())
+        survey = get_survey(invitation.survey_id)
+        check_can_answer(survey, Voter(invitation=invitation), utcnow())
+    except AlreadyParticipated:
         return _code_page(form, 409, _l("This code has already been used: each code gives one ballot."))
     except (ValidationFailed, Conflict, PermissionDenied) as error:
-        return _code_page(form, error.status, error.message)
+        return _code_page(form, error.status, _reason(error))
     # The code waits in the session, out of the address bar, the history and later Referer headers.
-    session[CODE_KEY] = services.normalize_code(form.code.data)
+    session[CODE_KEY] = normalize_code(form.code.data)
     return redirect(url_for("ballots.code_ballot", survey_id=survey.id), 303)
 
 
-def _invitation_or_code_page(survey: Survey | services.BallotSurvey, code: str):
+def _invitation_or_code_page(survey: Survey | BallotSurvey, code: str):
     """Return the survey's invitation for a code and None, or None and the code page saying what is wrong."""
     if not code:
         return None, _code_page(CodeForm(formdata=None), 422, _l("Enter the code on your slip."))
     try:
-        return services.find_invitation(survey, code, _key()), None
+        return find_invitation(survey, code, _key()), None
     except ValidationFailed as error:
         if session.get(CODE_KEY) == code:
             session.pop(CODE_KEY)
-        return None, _code_page(CodeForm(formdata=None, code=services.format_code(code)), 422, error.message)
+        return None, _code_page(CodeForm(formdata=None, code=format_code(code)), 422, error.message)
 
 
 @bp.get("/vote/<int:survey_id>")
@@ -198,13 +201,13 @@ def code_ballot(survey_id: int):
     code = session.get(CODE_KEY)
     if not code:
         return redirect(url_for("ballots.vote"), 303)
-    survey = services.get_survey(survey_id)
+    survey = get_survey(survey_id)
     invitation, refusal = _invitation_or_code_page(survey, code)
     if refusal:
         return refusal
-    voter = services.Voter(invitation=invitation)
+    voter = Voter(invitation=invitation)
     try:
-        _check_can_answer(survey, voter)
+        check_can_answer(survey, voter, utcnow())
     except (Conflict, PermissionDenied) as error:
         return _refused(survey.id, voter, error)
     return _ballot_page(survey, voter, url_for("ballots.submit_code", survey_id=survey.id), code)
@@ -213,12 +216,12 @@ def code_ballot(survey_id: int):
 @bp.post("/vote/<int:survey_id>")
 def submit_code(survey_id: int):
     """Store the ballot of an invitation code once; the code comes back in the form and is checked again."""
-    survey = services.ballot_survey(survey_id)
-    code = services.normalize_code(request.form.get("code", ""))
+    survey = ballot_survey(survey_id)
+    code = normalize_code(request.form.get("code", ""))
     invitation, refusal = _invitation_or_code_page(survey, code)
     if refusal:
         return refusal
-    return _submit(survey, services.Voter(invitation=invitation), "ballots.submit_code", code)
+    return _submit(survey, Voter(invitation=invitation), "ballots.submit_code", code)
 
 
 @bp.get("/vote/thanks")

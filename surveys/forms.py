@@ -1,4 +1,4 @@
-"""Forms of the surveys area; answers are checked by the services against the survey's questions."""
+"""Forms of the surveys area; answers are checked by surveys/ballots.py against the survey's questions."""
 from __future__ import annotations
 
 from flask_babel import lazy_gettext as _l
@@ -14,7 +14,7 @@ from surveys.models import Anonymity, QuestionType, SurveyKind
 
 
 class BallotForm(FlaskForm):
-    """CSRF only: the questions' fields are built from the survey and checked by services.check_answers."""
+    """CSRF only: the questions' fields are built from the survey and checked by ballots.check_answers."""
 
 
 class CodeForm(FlaskForm):

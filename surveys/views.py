@@ -1,45 +1,37 @@
 """Evaluators build, open, close and publish surveys, issue invitation codes and follow participation."""
 from __future__ import annotations
 
-import base64
 from dataclasses import dataclass
 from datetime import datetime, timedelta
 
-import segno
 from flask import Blueprint, current_app, flash, redirect, render_template, request, url_for
-from flask_babel import gettext as _, get_timezone, ngettext, to_user_timezone, to_utc
+from flask_babel import gettext as _, get_timezone, to_user_timezone, to_utc
 from flask_login import current_user
-from markupsafe import Markup
 from wtforms.fields.choices import SelectChoice
 
-from accounts import services as accounts
 from accounts.auth import role_required
 from accounts.models import OrgLevel, Role
+from accounts.organizations import organizations_in
+from accounts.terms import current_secretaries
 from db import utcnow
 from errors import ValidationFailed
 from extensions import db
 from responses import copy_errors, form_status, render_page_or_fragment, wants_fragment
-from surveys import services
+from surveys import ballots, builder, codes, lifecycle, transitions
+from surveys.codes_sheet_views import render_sheet
 from surveys.forms import IssueCodesForm, NewSurveyForm, QuestionForm, SurveySettingsForm, TargetsForm
 from surveys.labels import ANONYMITY_LABELS, KIND_LABELS, QUESTION_TYPE_LABELS, STATUS_LABELS
-from surveys.models import Anonymity, Question, QuestionType, Survey, SurveyKind, SurveyState
+from surveys.models import Anonymity, Question, QuestionType, Survey, SurveyKind
 
 bp = Blueprint("surveys", __name__, url_prefix="/surveys")
 
 MANAGERS = (Role.evaluator, Role.admin)
-#: Columns of the downloadable SVG sheet, the scale of its QR codes, and the room for text on a slip (px).
-SHEET_COLUMNS, QR_SCALE, SLIP_WIDTH, SLIP_TEXT_HEIGHT = 4, 3, 200, 70
 
 
 @bp.context_processor
 def survey_labels():
     return {"kind_labels": KIND_LABELS, "status_labels": STATUS_LABELS, "anonymity_labels": ANONYMITY_LABELS,
             "question_type_labels": QUESTION_TYPE_LABELS, "timezone_name": str(get_timezone())}
-
-
-def _status(survey: Survey, now: datetime) -> str:
-    state = services.effective_state(survey, now)
-    return "scheduled" if state == SurveyState.open and now < survey.opens_at else state.value
 
 
 def _local(moment: datetime) -> datetime:
@@ -86,13 +78,15 @@ def _survey_context(survey: Survey, **forms) -> dict:
     now = utcnow()
     editing = forms.get("editing")
     draft = not survey.is_locked
-    communities = [o for o in accounts.organizations_in(survey.owner_organization)
+    communities = [o for o in organizations_in(survey.owner_organization)
                    if o.level == OrgLevel.community] if draft else []
     targets_form = forms.get("targets_form")
     return {
         "survey": survey,
         "now": now,
-        "phase": _status(survey, now),
+        "phase": lifecycle.phase(survey, now).status,
+        # The transitions a manager may take now decide the buttons shown.
+        "allowed": lifecycle.allowed(survey, now, lifecycle.MANAGER),
         "settings_form": forms.get("settings_form") or _settings_form(survey),
         "question_form": forms.get("question_form") or QuestionForm(formdata=None),
         "edit_forms": {
@@ -102,15 +96,15 @@ def _survey_context(survey: Survey, **forms) -> dict:
         "communities": communities,
         "chosen": set(targets_form.targets.data or []) if targets_form else {t.organization_id for t in survey.targets},
         "targets_errors": targets_form.targets.errors if targets_form else [],
-        "secretaries": accounts.current_secretaries([c.id for c in communities]),
+        "secretaries": current_secretaries([c.id for c in communities]),
         "open_errors": forms.get("open_errors", []),
         "codes_form": forms.get("codes_form") or _codes_form(survey),
-        "participation": [] if draft else services.participation_summary(survey),
+        "participation": [] if draft else ballots.participation_summary(survey),
     }
 
 
 def _load(survey_id: int) -> Survey:
-    return services.get_managed_survey(current_user, survey_id)
+    return builder.get_managed_survey(current_user, survey_id)
 
 
 def _done(survey: Survey, fragment: str, message: str, **context):
@@ -139,12 +133,12 @@ class Turnout:
 def index():
     """List the surveys of the user's area, newest first, with their state and participation so far."""
     now = utcnow()
-    surveys = services.managed_surveys(current_user)
+    surveys = builder.managed_surveys(current_user)
     turnout = {}
     for survey in surveys:
-        rows = services.participation_summary(survey)
+        rows = ballots.participation_summary(survey)
         turnout[survey.id] = Turnout(sum(r.ballots for r in rows), sum(r.eligible for r in rows))
-    statuses = {survey.id: _status(survey, now) for survey in surveys}
+    statuses = {survey.id: lifecycle.phase(survey, now).status for survey in surveys}
     return render_template("surveys/index.html", surveys=surveys, statuses=statuses, turnout=turnout)
 
 
@@ -157,13 +151,13 @@ def new():
     if current_user.is_admin:
         form.owner.choices = [
             SelectChoice(o.id, "\u2003" * (o.path.count("/") - 2) + o.name)
-            for o in accounts.organizations_in(None) if o.level != OrgLevel.community
+            for o in organizations_in(None) if o.level != OrgLevel.community
         ]
     else:
         del form.owner
     if form.validate_on_submit():
         try:
-            survey = services.create_survey(
+            survey = builder.create_survey(
                 current_user, kind=SurveyKind(form.kind.data), **_settings(form),
                 owner_organization_id=form.owner.data if form.owner else None,
             )
@@ -173,7 +167,7 @@ def new():
             db.session.commit()
             flash(_("Survey created. Now add its questions and choose the communities to ask."), "success")
             return redirect(url_for("surveys.show", survey_id=survey.id), 303)
-    return render_template("surveys/new.html", form=form, scope=services.manage_scope(current_user)), form_status(form)
+    return render_template("surveys/new.html", form=form, scope=builder.manage_scope(current_user)), form_status(form)
 
 
 @bp.get("/<int:survey_id>")
@@ -192,7 +186,7 @@ def update(survey_id: int):
     if not form.validate():
         return _invalid(survey, "surveys/_survey.html", settings_form=form)
     try:
-        services.update_survey(current_user, survey, **_settings(form), now=utcnow())
+        builder.update_survey(current_user, survey, **_settings(form), now=utcnow())
     except ValidationFailed as error:
         copy_errors(form, error)
         return _invalid(survey, "surveys/_survey.html", settings_form=form)
@@ -209,7 +203,7 @@ def add_question(survey_id: int):
     if not form.validate():
         return _invalid(survey, "surveys/_questions.html", question_form=form)
     try:
-        services.add_question(current_user, survey, **_question_input(form))
+        builder.add_question(current_user, survey, **_question_input(form))
     except ValidationFailed as error:
         copy_errors(form, error)
         return _invalid(survey, "surveys/_questions.html", question_form=form)
@@ -222,12 +216,12 @@ def add_question(survey_id: int):
 def update_question(survey_id: int, question_id: int):
     """Change a question of a draft survey."""
     survey = _load(survey_id)
-    question = services.get_question(survey, question_id)
+    question = builder.get_question(survey, question_id)
     form = QuestionForm()
     if not form.validate():
         return _invalid(survey, "surveys/_questions.html", edit_form=form, editing=question.id)
     try:
-        services.update_question(current_user, question, **_question_input(form))
+        builder.update_question(current_user, question, **_question_input(form))
     except ValidationFailed as error:
         copy_errors(form, error)
         return _invalid(survey, "surveys/_questions.html", edit_form=form, editing=question.id)
@@ -240,7 +234,7 @@ def update_question(survey_id: int, question_id: int):
 def delete_question(survey_id: int, question_id: int):
     """Remove a question from a draft survey."""
     survey = _load(survey_id)
-    services.delete_question(current_user, services.get_question(survey, question_id))
+    builder.delete_question(current_user, builder.get_question(survey, question_id))
     db.session.commit()
     return _done(survey, "surveys/_questions.html", _("Question deleted."))
 
@@ -250,11 +244,11 @@ def delete_question(survey_id: int, question_id: int):
 def move_question(survey_id: int, question_id: int):
     """Move a question of a draft survey one place up or down."""
     survey = _load(survey_id)
-    question = services.get_question(survey, question_id)
+    question = builder.get_question(survey, question_id)
     direction = request.form.get("direction")
     if direction not in ("up", "down"):
         raise ValidationFailed(_("Move a question up or down."))
-    services.move_question(current_user, question, -1 if direction == "up" else 1)
+    builder.move_question(current_user, question, -1 if direction == "up" else 1)
     db.session.commit()
     return _done(survey, "surveys/_questions.html", _("Question moved."))
 
@@ -268,7 +262,7 @@ def set_targets(survey_id: int):
     if not form.validate():
         return _invalid(survey, "surveys/_targets.html", targets_form=form)
     try:
-        services.set_targets(current_user, survey, form.targets.data or [])
+        builder.set_targets(current_user, survey, form.targets.data or [])
     except ValidationFailed as error:
         copy_errors(form, error)
         return _invalid(survey, "surveys/_targets.html", targets_form=form)
@@ -283,7 +277,7 @@ def open_survey(survey_id: int):
     survey = _load(survey_id)
     immediately = request.form.get("when") != "scheduled"
     try:
-        services.open_survey(current_user, survey, utcnow(), immediately=immediately)
+        transitions.open_survey(current_user, survey, utcnow(), immediately=immediately)
     except ValidationFailed as error:
         return _invalid(survey, "surveys/_survey.html", open_errors=[m for ms in error.errors.values() for m in ms])
     db.session.commit()
@@ -296,7 +290,7 @@ def open_survey(survey_id: int):
 def close_survey(survey_id: int):
     """Stop an open survey taking answers."""
     survey = _load(survey_id)
-    services.close_survey(current_user, survey, utcnow())
+    transitions.close_survey(current_user, survey, utcnow())
     db.session.commit()
     return _done(survey, "surveys/_survey.html", _("The survey is closed."))
 
@@ -306,7 +300,7 @@ def close_survey(survey_id: int):
 def publish_survey(survey_id: int):
     """Publish a closed survey's results."""
     survey = _load(survey_id)
-    services.publish_survey(current_user, survey, utcnow())
+    transitions.publish_survey(current_user, survey, utcnow())
     db.session.commit()
     return _done(survey, "surveys/_survey.html", _("The survey is published."))
 
@@ -317,40 +311,10 @@ def delete_survey(survey_id: int):
     """Delete a draft survey."""
     survey = _load(survey_id)
     title = survey.title
-    services.delete_survey(current_user, survey)
+    transitions.delete_survey(current_user, survey)
     db.session.commit()
     flash(_("Survey “%(title)s” deleted.", title=title), "success")
     return redirect(url_for("surveys.index"), 303)
-
-
-@dataclass(frozen=True)
-class Slip:
-    code: str
-    qr: Markup
-    qr_size: int
-
-
-def _slips(codes: list[str]) -> list[Slip]:
-    """Return a slip per code with its ballot link and QR code."""
-    slips = []
-    for code in codes:
-        formatted = services.format_code(code)
-        url = url_for("ballots.vote", code=formatted, _external=True)
-        qr = segno.make(url, error="m")
-        slips.append(Slip(formatted, Markup(qr.svg_inline(scale=QR_SCALE)), qr.symbol_size(scale=QR_SCALE)[0]))
-    return slips
-
-
-def _sheet_svg(survey: Survey, community: str, slips: list[Slip]) -> str:
-    """Return the whole sheet as one SVG document, base64-encoded for a data: URI."""
-    qr_size = max(slip.qr_size for slip in slips)
-    slip_height = qr_size + SLIP_TEXT_HEIGHT
-    svg = render_template(
-        "surveys/codes_sheet.svg", survey=survey, community=community, slips=slips, columns=SHEET_COLUMNS,
-        width=SHEET_COLUMNS * SLIP_WIDTH, height=-(-len(slips) // SHEET_COLUMNS) * slip_height,
-        slip_width=SLIP_WIDTH, slip_height=slip_height, qr_size=qr_size,
-    )
-    return base64.b64encode(svg.encode()).decode()
 
 
 @bp.post("/<int:survey_id>/codes")
@@ -362,21 +326,13 @@ def issue_codes(survey_id: int):
     if not form.validate():
         return _invalid(survey, "surveys/_survey.html", codes_form=form)
     try:
-        codes = services.generate_codes(current_user, survey, form.organization.data, form.count.data,
-                                        key=current_app.config["SECRET_KEY"].encode(), now=utcnow())
+        issued = codes.generate_codes(current_user, survey, form.organization.data, form.count.data,
+                                      key=current_app.config["SECRET_KEY"].encode(), now=utcnow())
     except ValidationFailed as error:
         copy_errors(form, error)
         return _invalid(survey, "surveys/_survey.html", codes_form=form)
     db.session.commit()
-    community = next(t.organization.name for t in survey.targets if t.organization_id == form.organization.data)
-    slips = _slips(codes)
-    response = current_app.make_response(render_template(
-        "surveys/codes_sheet.html", survey=survey, community=community, slips=slips,
-        svg_data=_sheet_svg(survey, community, slips),
-        svg_name=f"codes-{survey.id}-{form.organization.data}.svg", vote_url=url_for("ballots.vote", _external=True),
-        summary=ngettext("%(num)d code for %(community)s", "%(num)d codes for %(community)s", len(slips),
-                         community=community),
-    ))
+    response = current_app.make_response(render_sheet(survey, form.organization.data, issued))
     # The codes exist in plain text only in this response: keep it out of every cache.
     response.headers["Cache-Control"] = "no-store"
     return response

@@ -7,10 +7,14 @@ import pytest
 import sqlalchemy as sa
 
 from accounts.models import RegisterEntry, Role
+from errors import ValidationFailed
 from extensions import db
-from surveys import services
+from surveys import builder, lifecycle, transitions
+from surveys.ballots import Voter, submit_ballot
+from surveys.codes import find_invitation, generate_codes
 from surveys.models import (
-    Anonymity, Ballot, BallotAnswer, Invitation, Participation, QuestionType, Rollup, Survey, SurveyKind, SurveyTarget,
+    Anonymity, Ballot, BallotAnswer, Invitation, Participation, Question, QuestionType, Rollup, Survey, SurveyKind,
+    SurveyTarget,
 )
 
 #: A fixed "now"; surveys open at T0 and close a week later unless a test says otherwise.
@@ -30,6 +34,37 @@ GENERAL_QUESTIONS = (
 
 def answer_key(question) -> str:
     return f"q{question.id}"
+
+
+def reloaded(survey: Survey) -> Survey:
+    """Return the survey as the database holds it, after ending the session's transaction."""
+    db.session.rollback()
+    db.session.expire_all()
+    return db.session.get(Survey, survey.id)
+
+
+def positions(survey: Survey) -> list[tuple[int, int]]:
+    """Return (position, question id) as stored, in order."""
+    return [tuple(row) for row in db.session.execute(
+        sa.select(Question.position, Question.id).where(Question.survey_id == survey.id).order_by(Question.position)
+    )]
+
+
+def target_of(survey: Survey, community) -> SurveyTarget:
+    return db.session.get(SurveyTarget, (survey.id, community.id))
+
+
+def messages(error: ValidationFailed, field: str) -> str:
+    return " ".join(str(m) for m in error.errors.get(field, []))
+
+
+def refusal(survey, now: datetime) -> lifecycle.Refused | None:
+    """Return why the survey takes no ballot now, or None when it takes one."""
+    try:
+        lifecycle.check("answer", survey, now, lifecycle.VOTER)
+    except lifecycle.Refused as refused:
+        return refused
+    return None
 
 
 def stored_counts() -> dict[str, int]:
@@ -72,7 +107,7 @@ class Surveys:
     def create(self, *, kind: SurveyKind = SurveyKind.general, actor=None, title: str = "Street cleaning",
                anonymity: Anonymity = Anonymity.anonymous, opens_at: datetime = T0,
                closes_at: datetime = T0 + 7 * DAY, k: int = 5) -> Survey:
-        survey = services.create_survey(
+        survey = builder.create_survey(
             actor or self.world["evaluator"], title=title, description="", kind=kind, anonymity=anonymity,
             opens_at=opens_at, closes_at=closes_at, min_group_size=k, owner_organization_id=None,
         )
@@ -81,8 +116,8 @@ class Surveys:
 
     def add_questions(self, survey: Survey, questions=GENERAL_QUESTIONS) -> None:
         for qtype, required, dont_know, choices in questions:
-            services.add_question(self.world["evaluator"], survey, qtype=qtype, text=f"A {qtype.value} question",
-                                  required=required, allow_dont_know=dont_know, choices=choices)
+            builder.add_question(self.world["evaluator"], survey, qtype=qtype, text=f"A {qtype.value} question",
+                                 required=required, allow_dont_know=dont_know, choices=choices)
         db.session.commit()
 
     def draft(self, *, targets=None, questions=GENERAL_QUESTIONS, **settings) -> Survey:
@@ -91,32 +126,32 @@ class Surveys:
         if settings.get("kind") != SurveyKind.democratic_evaluation:
             self.add_questions(survey, questions)
         targets = targets if targets is not None else [self.world["community"], self.world["summer"]]
-        services.set_targets(self.world["evaluator"], survey, [t.id for t in targets])
+        builder.set_targets(self.world["evaluator"], survey, [t.id for t in targets])
         db.session.commit()
         return survey
 
     def opened(self, *, now: datetime = T0, **settings) -> Survey:
         survey = self.draft(**settings)
-        services.open_survey(self.world["evaluator"], survey, now)
+        transitions.open_survey(self.world["evaluator"], survey, now)
         db.session.commit()
         return survey
 
     def codes(self, survey: Survey, community, count: int = 1, now: datetime = T0) -> list[str]:
-        codes = services.generate_codes(self.world["evaluator"], survey, community.id, count, self.key, now)
+        codes = generate_codes(self.world["evaluator"], survey, community.id, count, self.key, now)
         db.session.commit()
         return codes
 
-    def by_code(self, survey: Survey, code: str) -> services.Voter:
-        return services.Voter(invitation=services.find_invitation(survey, code, self.key))
+    def by_code(self, survey: Survey, code: str) -> Voter:
+        return Voter(invitation=find_invitation(survey, code, self.key))
 
     def valid_answers(self, survey: Survey) -> dict[str, str]:
         """Return an answer to every question: the first option, or some text."""
         return {answer_key(q): (q.option_values() or ("Fine, thanks.",))[0] for q in survey.questions}
 
     def vote(self, survey: Survey, voter, answers: dict[str, str] | None = None, now: datetime = T0 + HOUR):
-        if not isinstance(voter, services.Voter):
-            voter = services.Voter(resident=voter)
-        ballot = services.submit_ballot(survey, voter, self.valid_answers(survey) if answers is None else answers, now)
+        if not isinstance(voter, Voter):
+            voter = Voter(resident=voter)
+        ballot = submit_ballot(survey, voter, self.valid_answers(survey) if answers is None else answers, now)
         db.session.commit()
         return ballot
 

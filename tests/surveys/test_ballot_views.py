@@ -8,16 +8,19 @@ from concurrent.futures import ThreadPoolExecutor
 from datetime import timedelta
 
 import pytest
+from flask_babel import force_locale, format_datetime
 from sqlalchemy import event, func, select
 
-from accounts import services as accounts_services
 from accounts.models import RegisterEntry, Role
+from accounts.users import match_register_entry
 from db import utcnow
 from extensions import db
-from surveys import services
+from surveys import builder, transitions
+from surveys.codes import format_code, generate_codes
 from surveys.models import Anonymity, Ballot, Participation, QuestionType, Survey, SurveyKind, SurveyTarget
 from tests.conftest import Client
 from tests.helpers import duplicate_ids, soup
+from tests.surveys.rollups import rollup_counts
 
 RACERS = 16
 SECRET_COMMENT = "my-very-private-remark-7f3a"
@@ -28,7 +31,7 @@ def verified_resident(make, community, username: str | None = None):
     user = make.user((Role.resident, community), username=username, phone=f"139{make._next():08d}")
     db.session.add(RegisterEntry(community_id=community.id, name=user.name, phone=user.phone))
     db.session.flush()
-    assert accounts_services.match_register_entry(user)
+    assert match_register_entry(user)
     db.session.commit()
     return user
 
@@ -38,21 +41,21 @@ def make_survey(world, *, state: str = "open", kind: SurveyKind = SurveyKind.dem
     """Build a survey of the world's community in the given state, through the services."""
     evaluator, now = world["evaluator"], utcnow()
     opens_at = now + timedelta(days=2) if state == "future" else now - timedelta(hours=1)
-    survey = services.create_survey(
+    survey = builder.create_survey(
         evaluator, title=title, description="Tell us how your secretary did this year.", kind=kind,
         anonymity=anonymity, opens_at=opens_at, closes_at=now + timedelta(days=7), min_group_size=5,
         owner_organization_id=None,
     )
     if kind != SurveyKind.democratic_evaluation:
-        services.add_question(evaluator, survey, qtype=QuestionType.likert5, text="The office is easy to reach.",
-                              required=True, allow_dont_know=False, choices=[])
-        services.add_question(evaluator, survey, qtype=QuestionType.single_choice, text="How did you come?",
-                              required=False, allow_dont_know=False, choices=["On foot", "By bus"])
-    services.set_targets(evaluator, survey, [world["community"].id])
+        builder.add_question(evaluator, survey, qtype=QuestionType.likert5, text="The office is easy to reach.",
+                             required=True, allow_dont_know=False, choices=[])
+        builder.add_question(evaluator, survey, qtype=QuestionType.single_choice, text="How did you come?",
+                             required=False, allow_dont_know=False, choices=["On foot", "By bus"])
+    builder.set_targets(evaluator, survey, [world["community"].id])
     if state != "draft":
-        services.open_survey(evaluator, survey, now, immediately=state != "future")
+        transitions.open_survey(evaluator, survey, now, immediately=state != "future")
     if state == "closed":
-        services.close_survey(evaluator, survey, now + timedelta(seconds=1))
+        transitions.close_survey(evaluator, survey, now + timedelta(seconds=1))
     db.session.commit()
     return survey
 
@@ -65,8 +68,8 @@ def full_answers(survey: Survey, comment: str = "Keep it up.") -> dict[str, str]
 
 
 def codes_for(app, world, survey: Survey, count: int = 1) -> list[str]:
-    codes = services.generate_codes(world["evaluator"], survey, world["community"].id, count,
-                                    key=app.config["SECRET_KEY"].encode(), now=utcnow())
+    codes = generate_codes(world["evaluator"], survey, world["community"].id, count,
+                           key=app.config["SECRET_KEY"].encode(), now=utcnow())
     db.session.commit()
     return codes
 
@@ -140,7 +143,7 @@ def test_vote_by_account(client, world, voter):
     assert "Keep it up." not in thanks.get_data(as_text=True)
     assert counts(survey) == (1, 1)
     assert target_of(survey, world).ballots == 1
-    rollups = services.rollup_counts(survey)
+    rollups = rollup_counts(survey)
     assert sum(rollups.values()) == len(survey.questions)
     assert rollups[(world["community"].id, survey.questions[0].id, "satisfied")] == 1
     participation = db.session.scalar(select(Participation).where(Participation.survey_id == survey.id))
@@ -192,6 +195,22 @@ def test_survey_not_taking_answers_is_refused_with_the_reason(client, world, vot
     assert counts(survey) == (0, 0)
 
 
+@pytest.mark.parametrize("locale, sentence", [
+    ("en", "This survey opens on {date}."), ("zh_Hans", "该问卷将于{date}开始。"),
+])
+def test_a_scheduled_survey_names_its_opening_time_in_the_reader_s_zone_and_language(app, client, world, voter,
+                                                                                      locale, sentence):
+    survey = make_survey(world, state="future")
+    code = codes_for(app, world, survey)[0]
+    client.post("/language", {"locale": locale, "next": "/"})
+    with app.test_request_context(), force_locale(locale):
+        shown = sentence.format(date=format_datetime(survey.opens_at, "short"))
+    assert survey.opens_at.strftime("%H:%M") not in shown  # local time, not UTC
+    for response in (client.get(ballot_url(survey)), client.get(f"/vote?code={code}")):
+        assert response.status_code == 409
+        assert shown in soup(response).get_text(" ", strip=True)
+
+
 def test_unknown_survey_is_not_found(client, world, voter):
     assert client.get("/surveys/999999/ballot").status_code == 404
 
@@ -212,7 +231,7 @@ def test_missing_required_answer_comes_back_beside_the_question_with_answers_kep
     assert html.find("textarea").get_text() == "Kept comment"
     assert counts(survey) == (0, 0)
     assert target_of(survey, world).ballots == 0
-    assert services.rollup_counts(survey) == {}
+    assert rollup_counts(survey) == {}
 
 
 def test_out_of_range_value_is_refused(client, world, voter):
@@ -279,7 +298,7 @@ def test_ballot_pages_have_no_duplicate_ids(client, world, voter, locale):
 def test_vote_link_from_a_slip_keeps_the_code_out_of_the_address(app, client, world):
     survey = make_survey(world)
     [code] = codes_for(app, world, survey)
-    entry = client.get(f"/vote?code={services.format_code(code)}")
+    entry = client.get(f"/vote?code={format_code(code)}")
     assert entry.status_code == 303
     location = entry.headers["Location"]
     assert location.endswith(f"/vote/{survey.id}") and code not in location
@@ -353,7 +372,7 @@ def test_code_of_another_survey_is_refused(app, client, world):
 def test_code_for_a_closed_survey_is_refused_with_the_reason(app, client, world):
     survey = make_survey(world)
     [code] = codes_for(app, world, survey)
-    services.close_survey(world["evaluator"], survey, utcnow())
+    transitions.close_survey(world["evaluator"], survey, utcnow())
     db.session.commit()
     entry = client.post("/vote", {"code": code})
     assert entry.status_code == 409
@@ -423,7 +442,7 @@ def test_a_survey_closed_after_its_first_ballots_refuses_the_next(client, world,
     early = Client(client.raw.application.test_client())
     early.login("early")
     assert early.post(ballot_url(survey), full_answers(survey)).status_code == 303
-    services.close_survey(world["evaluator"], db.session.get(Survey, survey.id), utcnow())
+    transitions.close_survey(world["evaluator"], db.session.get(Survey, survey.id), utcnow())
     db.session.commit()
     response = client.post(ballot_url(survey), full_answers(survey))
     assert response.status_code == 409 and "has closed" in response.get_data(as_text=True)
@@ -459,7 +478,7 @@ def test_concurrent_submits_by_one_resident_store_one_ballot(app, world, make):
     assert all("already taken part" in r.get_data(as_text=True) for r in responses if r.status_code == 409)
     assert counts(survey) == (1, 1)
     assert target_of(survey, world).ballots == 1
-    assert max(services.rollup_counts(survey).values()) == 1
+    assert max(rollup_counts(survey).values()) == 1
 
 
 def test_concurrent_submits_of_one_code_store_one_ballot(app, world):

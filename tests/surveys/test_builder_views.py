@@ -14,7 +14,9 @@ from sqlalchemy import select
 from accounts.models import RegisterEntry, Role
 from db import utcnow
 from extensions import db
-from surveys import services
+from surveys import ballots, builder, lifecycle, transitions
+from surveys.codes import find_invitation, generate_codes, hash_code, normalize_code
+from surveys.lifecycle import Phase
 from surveys.models import Anonymity, Invitation, Question, QuestionType, Survey, SurveyKind, SurveyState, SurveyTarget
 from tests.conftest import Client
 from tests.helpers import duplicate_ids, soup
@@ -53,23 +55,23 @@ def create(world, *, kind=SurveyKind.general, actor="evaluator", owner=None, tit
            targets=None, questions=2, k=5, opens_at=None, closes_at=None) -> Survey:
     """Create a draft through the service, with simple rating questions and the world's community as target."""
     now = utcnow()
-    survey = services.create_survey(
+    survey = builder.create_survey(
         world[actor], title=title, description="", kind=kind, anonymity=Anonymity.anonymous,
         opens_at=opens_at or now - timedelta(hours=1), closes_at=closes_at or now + timedelta(days=7),
         min_group_size=k, owner_organization_id=owner.id if owner is not None else None,
     )
     if kind != SurveyKind.democratic_evaluation:
         for n in range(questions):
-            services.add_question(world[actor], survey, qtype=QuestionType.rating3, text=f"Question {n + 1}?",
-                                  required=True, allow_dont_know=False, choices=[])
-    services.set_targets(world[actor], survey, [t.id for t in (targets if targets is not None else
-                                                              [world["community"]])])
+            builder.add_question(world[actor], survey, qtype=QuestionType.rating3, text=f"Question {n + 1}?",
+                                 required=True, allow_dont_know=False, choices=[])
+    builder.set_targets(world[actor], survey, [t.id for t in (targets if targets is not None else
+                                                             [world["community"]])])
     db.session.commit()
     return survey
 
 
 def open_(world, survey: Survey, actor="evaluator") -> Survey:
-    services.open_survey(world[actor], survey, utcnow())
+    transitions.open_survey(world[actor], survey, utcnow())
     db.session.commit()
     return survey
 
@@ -117,12 +119,12 @@ def test_index_lists_the_surveys_of_the_area_only(world, evaluator):
 
 def test_index_shows_participation_so_far(world, evaluator):
     survey = open_(world, create(world))
-    services.generate_codes(world["evaluator"], survey, world["community"].id, 4, KEY, utcnow())
+    generate_codes(world["evaluator"], survey, world["community"].id, 4, KEY, utcnow())
     db.session.commit()
-    code = services.generate_codes(world["evaluator"], survey, world["community"].id, 1, KEY, utcnow())[0]
-    invitation = services.find_invitation(survey, code, KEY)
-    services.submit_ballot(survey, services.Voter(invitation=invitation), {f"q{q.id}": "satisfied"
-                                                                          for q in survey.questions}, utcnow())
+    code = generate_codes(world["evaluator"], survey, world["community"].id, 1, KEY, utcnow())[0]
+    invitation = find_invitation(survey, code, KEY)
+    ballots.submit_ballot(survey, ballots.Voter(invitation=invitation), {f"q{q.id}": "satisfied"
+                                                                         for q in survey.questions}, utcnow())
     db.session.commit()
 
     text = soup(evaluator.get("/surveys")).select_one("tbody tr").get_text(" ", strip=True)
@@ -138,7 +140,7 @@ def test_create_a_democratic_evaluation_with_local_times(world, evaluator):
     assert response.headers["Location"].endswith(f"/surveys/{survey.id}")
     assert survey.kind == SurveyKind.democratic_evaluation
     assert survey.owner_organization_id == world["township"].id
-    assert len(survey.questions) == len(services.DEMOCRATIC_TEMPLATE) == 6
+    assert len(survey.questions) == len(builder.DEMOCRATIC_TEMPLATE) == 6
     assert [q.type for q in survey.questions][:2] == [QuestionType.rating3, QuestionType.grade4]
     # Typed in Shanghai time, stored in naive UTC, shown again in Shanghai time.
     assert survey.opens_at == datetime(2030, 5, 1, 9, 0) - SHANGHAI
@@ -463,7 +465,7 @@ def test_schedule_for_the_opening_time(world, evaluator):
     assert response.status_code == 303
     db.session.refresh(survey)
     assert (survey.state, survey.opens_at) == (SurveyState.open, opens_at)
-    assert not services.is_accepting(survey, utcnow())
+    assert lifecycle.phase(survey, utcnow()) is not Phase.open
     page = soup(evaluator.get(f"/surveys/{survey.id}"))
     assert "Scheduled" in page.find("hgroup").get_text()
     assert page.find(id="codes-count")  # codes can be printed before the opening
@@ -609,12 +611,12 @@ def test_ten_codes_make_a_sheet_shown_once_and_only_hashes_are_stored(world, eva
     assert len(invitations) == 10
     stored = " ".join(str(value) for row in db.session.execute(select(Invitation.__table__)) for value in row)
     for code in codes:
-        assert code not in stored and services.normalize_code(code) not in stored
-    assert {i.code_hash for i in invitations} == {services.hash_code(c, KEY) for c in codes}
+        assert code not in stored and normalize_code(code) not in stored
+    assert {i.code_hash for i in invitations} == {hash_code(c, KEY) for c in codes}
     target = db.session.get(SurveyTarget, (survey.id, world["community"].id))
     assert target.codes_issued == 10
     # A printed code opens a ballot: it is the one stored.
-    assert services.find_invitation(survey, codes[3], KEY).organization_id == world["community"].id
+    assert find_invitation(survey, codes[3], KEY).organization_id == world["community"].id
 
 
 def test_codes_for_a_community_outside_the_survey_are_refused(world, evaluator):
@@ -630,7 +632,7 @@ def test_codes_for_a_community_outside_the_survey_are_refused(world, evaluator):
 
 def test_no_codes_for_a_closed_survey(world, evaluator):
     survey = open_(world, create(world))
-    services.close_survey(world["evaluator"], survey, utcnow())
+    transitions.close_survey(world["evaluator"], survey, utcnow())
     db.session.commit()
 
     response = evaluator.post(f"/surveys/{survey.id}/codes", {"organization": world["community"].id, "count": "3"})
@@ -650,17 +652,17 @@ def test_participation_per_community_without_answers(world, evaluator, make):
     resident.register_entry_id = entry.id
     db.session.commit()
     survey = create(world, targets=[world["community"], winter])
-    services.add_question(world["evaluator"], survey, qtype=QuestionType.free_text, text="Remarks?", required=False,
-                          allow_dont_know=False, choices=[])
+    builder.add_question(world["evaluator"], survey, qtype=QuestionType.free_text, text="Remarks?", required=False,
+                         allow_dont_know=False, choices=[])
     open_(world, survey)
-    codes = services.generate_codes(world["evaluator"], survey, world["community"].id, 3, KEY, utcnow())
-    services.generate_codes(world["evaluator"], survey, winter.id, 2, KEY, utcnow())
+    codes = generate_codes(world["evaluator"], survey, world["community"].id, 3, KEY, utcnow())
+    generate_codes(world["evaluator"], survey, winter.id, 2, KEY, utcnow())
     db.session.commit()
     answers = {f"q{q.id}": "Secret remark" if q.type == QuestionType.free_text else "dissatisfied"
                for q in survey.questions}
-    services.submit_ballot(survey, services.Voter(resident=resident), answers, utcnow())
-    services.submit_ballot(survey, services.Voter(invitation=services.find_invitation(survey, codes[0], KEY)),
-                           answers, utcnow())
+    ballots.submit_ballot(survey, ballots.Voter(resident=resident), answers, utcnow())
+    ballots.submit_ballot(survey, ballots.Voter(invitation=find_invitation(survey, codes[0], KEY)),
+                          answers, utcnow())
     db.session.commit()
 
     response = evaluator.get(f"/surveys/{survey.id}")
@@ -682,12 +684,12 @@ def test_no_duplicate_ids_and_no_inline_style_on_builder_pages(world, evaluator,
     make.organization(parent=world["township"], name="Winter")
     draft = create(world, kind=SurveyKind.democratic_evaluation, title="Draft")
     single = create(world, title="Choices")
-    services.add_question(world["evaluator"], single, qtype=QuestionType.single_choice, text="Which?",
-                          required=False, allow_dont_know=False, choices=["A", "B"])
+    builder.add_question(world["evaluator"], single, qtype=QuestionType.single_choice, text="Which?",
+                         required=False, allow_dont_know=False, choices=["A", "B"])
     db.session.commit()
     opened = open_(world, create(world, title="Opened"))
     closed = open_(world, create(world, title="Closed"))
-    services.close_survey(world["evaluator"], closed, utcnow())
+    transitions.close_survey(world["evaluator"], closed, utcnow())
     db.session.commit()
     responses = [evaluator.get(url) for url in (
         "/surveys", "/surveys/new", f"/surveys/{draft.id}", f"/surveys/{single.id}", f"/surveys/{opened.id}",
