@@ -10,7 +10,7 @@ from flask_login import current_user
 from accounts.auth import role_required
 from accounts.models import Role
 from db import utcnow
-from accounts.services import get_user
+from accounts.users import get_user
 from errors import ValidationFailed
 from evaluation.forms import EvaluationSettingsForm
 from evaluation.models import COMPONENTS, EvaluationSettings

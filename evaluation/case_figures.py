@@ -7,6 +7,7 @@ from __future__ import annotations
 
 import functools
 import json
+import statistics
 from collections import defaultdict
 from collections.abc import Iterable, Mapping
 from dataclasses import dataclass, field
@@ -17,7 +18,6 @@ from sqlalchemy import Text, and_, cast, delete, func, select, text
 
 from accounts.models import SecretaryTerm
 from errors import ValidationFailed
-from evaluation import statistics as stats
 from evaluation.models import CaseFigure
 from extensions import db
 from workflow.machine import RESPONSE_ACTIONS, State
@@ -101,7 +101,7 @@ class CaseRates:
     @property
     def median_resolve_hours(self) -> float | None:
         """The median of the hours to resolve, or None when no case was resolved."""
-        return stats.median(self.resolve_hours)
+        return statistics.median(self.resolve_hours) if self.resolve_hours else None
 
     @property
     def response_rate(self) -> float | None:

@@ -1,17 +1,16 @@
-"""Server-rendered SVG charts for the evaluation screens, readable without colour and without scripts.
+"""Server-rendered SVG for the evaluation screens: the stacked bars and the drawing every chart shares.
 
-Every text arrives translated from the caller; this module only lays it out and escapes it.
-No inline ``style`` attributes (the CSP allows only style sheets): presentation attributes instead.
+Readable without colour and without scripts. Every text arrives translated from the caller; this module only
+lays it out and escapes it. No inline ``style`` attributes (the CSP allows only style sheets): presentation
+attributes instead. The history chart of the secretary page is in evaluation.history_chart.
 """
 
 import functools
-import math
 import re
 import unicodedata
 import uuid
 from collections.abc import Sequence
 from dataclasses import dataclass
-from typing import NamedTuple
 
 from markupsafe import Markup, escape
 
@@ -28,22 +27,8 @@ SEGMENT_PAINTS = (
 INK = "#1f2328"
 MUTED = "#57606a"
 GRID = "#d0d7de"
-LINE = "#1f4e79"
-THRESHOLD = "#b00020"
-GAP_MARK = "*"
 #: The characters markupsafe.escape replaces.
 _HTML_SPECIAL = re.compile("[&<>\"']")
-
-
-class HistoryPoint(NamedTuple):
-    """One survey in a secretary's history; rate, low and high are fractions in [0, 1]."""
-
-    label: str
-    rate: float | None
-    low: float | None = None
-    high: float | None = None
-    #: The line drawn across this survey's slot, e.g. 1 - θ as recorded with that result.
-    threshold: float | None = None
 
 
 @dataclass(frozen=True)
@@ -113,7 +98,7 @@ def stacked_bar(
     if n == 0:
         return placeholder_bar(empty_text, title=title, width=width, height=height, id=id)
     desc = text_alternative_bar(satisfied, basic, dissatisfied, labels=labels).summary
-    return _svg("lx-chart lx-bar", width, height, title or desc, desc if title else f"N = {n}",
+    return svg_image("lx-chart lx-bar", width, height, title or desc, desc if title else f"N = {n}",
                 _bar_body(counts, width, height), id)
 
 
@@ -131,7 +116,7 @@ def _bar_body(counts: tuple[int, int, int], width: int, height: int) -> str:
         # The colour after url() is the fallback when a page forgets pattern_defs().
         parts.append(f'<rect x="{x}" y="0" width="{w}" height="{height}" fill="url(#{pattern_id}) {base}"/>')
         text = f"{pct}%"
-        if _text_width(text, font) + 4 <= w:
+        if text_width(text, font) + 4 <= w:
             parts.append(
                 f'<text x="{x + w / 2:g}" y="{height / 2:g}" text-anchor="middle" dominant-baseline="central" '
                 f'font-size="{font}" fill="{ink}" stroke="{base}" stroke-width="3" paint-order="stroke">'
@@ -149,14 +134,14 @@ def placeholder_bar(
 ) -> Markup:
     """Return a neutral bar that shows text instead of shares, for no answers or a hidden group."""
     font = max(9, round(height * 0.62))
-    label = _fit(text, font, width - 4)
+    label = fit_text(text, font, width - 4)
     body = (
         f'<rect x="0.5" y="0.5" width="{width - 1}" height="{height - 1}" fill="#f6f8fa" '
         f'stroke="{MUTED}" stroke-width="1" stroke-dasharray="3 2"/>'
         f'<text x="{width / 2:g}" y="{height / 2:g}" text-anchor="middle" dominant-baseline="central" '
         f'font-size="{font}" fill="{INK}">{escape(label)}</text>'
     )
-    return _svg("lx-chart lx-bar lx-bar-empty", width, height, title or text, text, body, id)
+    return svg_image("lx-chart lx-bar lx-bar-empty", width, height, title or text, text, body, id)
 
 
 def text_alternative_bar(
@@ -175,195 +160,8 @@ def _text_alternative_bar(counts: tuple[int, int, int], labels: tuple[str, str, 
     return TextAlternative(summary, rows)
 
 
-def history_chart(
-    points: Sequence[HistoryPoint],
-    *,
-    title: str,
-    y_label: str,
-    gap_note: str = "",
-    threshold_label: str = "",
-    desc: str | None = None,
-    decimals: int = 1,
-    width: int = 560,
-    height: int = 240,
-    id: str | None = None,
-) -> Markup:
-    """Return the rate across surveys as points with interval whiskers, gaps and threshold lines."""
-    for point in points:
-        _check_point(point)
-    alternative = text_alternative_history(
-        points, gap_note=gap_note, threshold_label=threshold_label, decimals=decimals
-    )
-    font = 12
-    step = (width - 56 - 16) / max(len(points), 1)
-    label_width = max((_text_width(p.label, font) for p in points), default=0)
-    rotate = label_width > step - 6
-    # Rotated survey labels need room below the axis; longer ones are cut and stay whole in the table.
-    axis_room = min(label_width * 0.5 + font, height * 0.3) if rotate else font + 8
-    has_gap = any(p.rate is None for p in points)
-    note_room = font + 8 if has_gap and gap_note else 0
-    thresholds = list(dict.fromkeys(p.threshold for p in points if p.threshold is not None))
-    # The threshold's label sits above the plot, where no point or value label can cover it.
-    left, right, top = 56, width - 16, 34 if thresholds else 16
-    bottom = height - axis_room - note_room - 8
-    plot_height = bottom - top
-
-    def x_at(i: int) -> float:
-        return left + step * (i + 0.5)
-
-    def y_at(value: float) -> float:
-        return bottom - plot_height * value
-
-    parts = []
-    for tick in range(0, 101, 20):
-        y = y_at(tick / 100)
-        parts.append(
-            f'<line x1="{left}" y1="{y:.1f}" x2="{right}" y2="{y:.1f}" stroke="{INK if tick == 0 else GRID}" '
-            'stroke-width="1"/>'
-            f'<text x="{left - 6}" y="{y:.1f}" text-anchor="end" dominant-baseline="central" font-size="{font}" '
-            f'fill="{INK}">{tick}%</text>'
-        )
-    middle = (top + bottom) / 2
-    parts.append(
-        f'<text x="14" y="{middle:.1f}" transform="rotate(-90 14 {middle:.1f})" text-anchor="middle" '
-        f'dominant-baseline="central" font-size="{font}" fill="{INK}">{escape(y_label)}</text>'
-    )
-    if thresholds:
-        values = ", ".join(format_percent(t, decimals) for t in thresholds)
-        text = f"{threshold_label} ({values})" if threshold_label else values
-        x = right - _text_width(text, font) - 6
-        parts.append(
-            f'<line x1="{x - 30:.1f}" y1="12" x2="{x:.1f}" y2="12" stroke="{THRESHOLD}" stroke-width="1.5" '
-            'stroke-dasharray="6 4"/>'
-            f'<text x="{right}" y="12" text-anchor="end" dominant-baseline="central" font-size="{font}" '
-            f'fill="{THRESHOLD}">{escape(text)}</text>'
-        )
-    parts.extend(_threshold_runs(points, step, left, y_at))
-    parts.extend(_polylines(points, x_at, y_at))
-    for i, point in enumerate(points):
-        x = x_at(i)
-        if rotate:
-            # The text runs down and to the left of its tick; keep it inside the drawing.
-            label = _fit(point.label, font, min((axis_room - font) * 2, x / math.cos(math.radians(30))))
-            parts.append(
-                f'<text x="{x:.1f}" y="{bottom + font:.1f}" transform="rotate(-30 {x:.1f} {bottom + font:.1f})" '
-                f'text-anchor="end" font-size="{font}" fill="{INK}">{escape(label)}</text>'
-            )
-        else:
-            parts.append(
-                f'<text x="{x:.1f}" y="{bottom + font + 4:.1f}" text-anchor="middle" font-size="{font}" '
-                f'fill="{INK}">{escape(point.label)}</text>'
-            )
-        if point.rate is None:
-            parts.append(
-                f'<text x="{x:.1f}" y="{bottom - 6:.1f}" text-anchor="middle" font-size="{font + 2}" '
-                f'fill="{MUTED}">{GAP_MARK}</text>'
-            )
-            continue
-        following = points[i + 1].rate if i + 1 < len(points) else None
-        # Put the value on the side away from the line to the next survey.
-        below = following is not None and following > point.rate
-        parts.append(_point(point, x, y_at, font, decimals, below))
-    if note_room:
-        parts.append(
-            f'<text x="{left}" y="{height - 8}" font-size="{font}" fill="{INK}">'
-            f"{GAP_MARK} {escape(gap_note)}</text>"
-        )
-    return _svg("lx-chart lx-history", width, height, title, desc or alternative.summary or title, "".join(parts), id)
-
-
-def text_alternative_history(
-    points: Sequence[HistoryPoint], *, gap_note: str = "", threshold_label: str = "", decimals: int = 1
-) -> TextAlternative:
-    """Return the history's data; rows are (survey, rate, low–high, threshold), gaps carry gap_note."""
-    rows = []
-    sentences = []
-    for point in points:
-        _check_point(point)
-        threshold = "" if point.threshold is None else format_percent(point.threshold, decimals)
-        if point.rate is None:
-            rows.append((point.label, gap_note, "", threshold))
-            sentences.append(f"{point.label}: {gap_note or '—'}")
-            continue
-        rate = format_percent(point.rate, decimals)
-        interval = ""
-        if point.low is not None and point.high is not None:
-            interval = f"{format_percent(point.low, decimals)}–{format_percent(point.high, decimals)}"
-        rows.append((point.label, rate, interval, threshold))
-        sentences.append(f"{point.label}: {rate}" + (f" ({interval})" if interval else ""))
-    summary = "; ".join(sentences)
-    thresholds = {p.threshold for p in points if p.threshold is not None}
-    if len(thresholds) == 1:
-        summary += f"; {threshold_label or '—'}: {format_percent(thresholds.pop(), decimals)}"
-    return TextAlternative(summary, tuple(rows))
-
-
-def _check_point(point: HistoryPoint) -> None:
-    values = [v for v in (point.rate, point.low, point.high, point.threshold) if v is not None]
-    if any(not 0 <= v <= 1 or math.isnan(v) for v in values):
-        raise ValueError(f"rates must be fractions in [0, 1]: {point!r}")
-    if point.rate is not None and point.low is not None and point.high is not None:
-        if not point.low <= point.rate <= point.high:
-            raise ValueError(f"need low <= rate <= high: {point!r}")
-
-
-def _threshold_runs(points, step, left, y_at) -> list[str]:
-    """Draw one dashed segment per run of surveys that share a threshold."""
-    parts = []
-    i = 0
-    while i < len(points):
-        value = points[i].threshold
-        j = i
-        while j + 1 < len(points) and points[j + 1].threshold == value:
-            j += 1
-        if value is not None:
-            x1, x2, y = left + step * i, left + step * (j + 1), y_at(value)
-            parts.append(
-                f'<line x1="{x1:.1f}" y1="{y:.1f}" x2="{x2:.1f}" y2="{y:.1f}" stroke="{THRESHOLD}" '
-                'stroke-width="1.5" stroke-dasharray="6 4"/>'
-            )
-        i = j + 1
-    return parts
-
-
-def _polylines(points, x_at, y_at) -> list[str]:
-    """Join consecutive known rates; a survey without a figure breaks the line."""
-    runs: list[list[str]] = [[]]
-    for i, point in enumerate(points):
-        if point.rate is None:
-            runs.append([])
-        else:
-            runs[-1].append(f"{x_at(i):.1f},{y_at(point.rate):.1f}")
-    return [
-        f'<polyline points="{" ".join(run)}" fill="none" stroke="{LINE}" stroke-width="2"/>'
-        for run in runs
-        if len(run) > 1
-    ]
-
-
-def _point(point: HistoryPoint, x: float, y_at, font: int, decimals: int, below: bool) -> str:
-    parts = ['<g class="lx-point">']
-    tooltip = f"{point.label}: {format_percent(point.rate, decimals)}"
-    if point.low is not None and point.high is not None:
-        lo, hi = y_at(point.low), y_at(point.high)
-        tooltip += f" ({format_percent(point.low, decimals)}–{format_percent(point.high, decimals)})"
-        parts.append(
-            f'<path d="M{x - 4:.1f},{hi:.1f}H{x + 4:.1f}M{x:.1f},{hi:.1f}V{lo:.1f}M{x - 4:.1f},{lo:.1f}H{x + 4:.1f}" '
-            f'fill="none" stroke="{INK}" stroke-width="1.2"/>'
-        )
-    y = y_at(point.rate)
-    parts.append(f"<title>{escape(tooltip)}</title>")
-    parts.append(f'<circle cx="{x:.1f}" cy="{y:.1f}" r="4" fill="{LINE}" stroke="#ffffff" stroke-width="1.5"/>')
-    parts.append(
-        f'<text x="{x + 7:.1f}" y="{y + (9 if below else -9):.1f}" dominant-baseline="central" font-size="{font}" '
-        f'fill="{INK}" stroke="#ffffff" stroke-width="3" paint-order="stroke">'
-        f"{format_percent(point.rate, decimals)}</text>"
-    )
-    parts.append("</g>")
-    return "".join(parts)
-
-
-def _svg(css_class: str, width: int, height: int, title: str, desc: str, body: str, id: str | None) -> Markup:
+def svg_image(css_class: str, width: int, height: int, title: str, desc: str, body: str, id: str | None) -> Markup:
+    """Return body drawn in an <svg> image named by its title and described by desc, for screen readers."""
     # Ids must be unique in the page; a random default suits fragments swapped in from any worker.
     base = escape_text(id or f"lx-{uuid.uuid4().hex[:12]}")
     return Markup(
@@ -398,15 +196,15 @@ def _apportion(counts: Sequence[int], total: int, *, sliver: bool = False) -> li
     return parts
 
 
-def _text_width(text: str, font: float) -> float:
+def text_width(text: str, font: float) -> float:
     """Estimate rendered width: CJK characters take a full em, others about 0.6 em."""
     return sum(font if unicodedata.east_asian_width(ch) in "WF" else font * 0.6 for ch in text)
 
 
-def _fit(text: str, font: float, room: float) -> str:
+def fit_text(text: str, font: float, room: float) -> str:
     """Cut text with an ellipsis so that it fits in room."""
-    if _text_width(text, font) <= room:
+    if text_width(text, font) <= room:
         return text
-    while text and _text_width(text + "…", font) > room:
+    while text and text_width(text + "…", font) > room:
         text = text[:-1]
     return text + "…"

@@ -10,9 +10,9 @@ from fractions import Fraction
 from flask_babel import lazy_gettext as _l
 
 from accounts.models import User
-from accounts.services import require_admin
+from accounts.users import require_admin
 from errors import ValidationFailed
-from evaluation import statistics as stats
+from evaluation import scoring
 from evaluation.models import (
     COMPONENTS, DEFAULT_SHRINK_M, DEFAULT_THETA, DEFAULT_WEIGHT, EvaluationSettings, ResultSettings,
 )
@@ -70,7 +70,7 @@ def update_settings(actor: User, *, theta_numerator: int, theta_denominator: int
             if not math.isfinite(weights[name]) or weights[name] < 0:
                 errors[f"weight_{name}"] = [_l("A weight cannot be negative.")]
         if not any(key.startswith("weight_") for key in errors) and \
-                abs(math.fsum(weights.values()) - 1) > stats.WEIGHT_TOLERANCE:
+                abs(math.fsum(weights.values()) - 1) > scoring.WEIGHT_TOLERANCE:
             errors["weights"] = [_l("The weights must add up to 1 (they add up to %(total)s).",
                                     total=f"{math.fsum(weights.values()):g}")]
     if errors:

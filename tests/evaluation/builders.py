@@ -1,17 +1,31 @@
-"""Democratic evaluations with results, built through the survey services, for the evaluation's tests."""
+"""Democratic evaluations with results, built through the survey services, and how the evaluation's tests read them."""
 from __future__ import annotations
 
 from datetime import datetime, timedelta
 
 from accounts.models import Role
+from evaluation.models import COMPONENTS
+from evaluation.table import evaluation_table
 from extensions import db
-from surveys import services as survey_services
+from surveys.ballots import Voter, submit_ballot
+from surveys.builder import create_survey, set_targets
+from surveys.codes import find_invitation, generate_codes
 from surveys.models import Anonymity, QuestionType, Rollup, Survey, SurveyKind, SurveyTarget
+from surveys.transitions import close_survey, open_survey, publish_survey
 
 T0 = datetime(2025, 6, 2, 9, 0)
 DAY = timedelta(days=1)
 #: A time well after every test survey has closed.
 LATER = T0 + 60 * DAY
+EQUAL = dict.fromkeys(COMPONENTS, 0.25)
+
+
+def table(actor, survey, **kwargs):
+    return evaluation_table(actor, survey, now=LATER, **kwargs)
+
+
+def row_of(result, community):
+    return next(r for r in result.rows if r.organization.id == community.id)
 
 
 class Evaluations:
@@ -32,13 +46,13 @@ class Evaluations:
                actor=None) -> Survey:
         """Open a democratic evaluation of the communities' secretaries at opens_at, for a week."""
         actor = actor or self.world["evaluator"]
-        survey = survey_services.create_survey(
+        survey = create_survey(
             actor, title=title, description="", kind=SurveyKind.democratic_evaluation,
             anonymity=Anonymity.anonymous, opens_at=opens_at, closes_at=opens_at + 7 * DAY, min_group_size=k,
             owner_organization_id=self.world["district"].id,
         )
-        survey_services.set_targets(actor, survey, [c.id for c in communities])
-        survey_services.open_survey(actor, survey, opens_at)
+        set_targets(actor, survey, [c.id for c in communities])
+        open_survey(actor, survey, opens_at)
         db.session.commit()
         return survey
 
@@ -60,9 +74,9 @@ class Evaluations:
         db.session.commit()
 
     def close(self, survey: Survey, publish: bool = False) -> Survey:
-        survey_services.close_survey(self.world["admin"], survey, survey.closes_at)
+        close_survey(self.world["admin"], survey, survey.closes_at)
         if publish:
-            survey_services.publish_survey(self.world["admin"], survey, survey.closes_at + DAY)
+            publish_survey(self.world["admin"], survey, survey.closes_at + DAY)
         db.session.commit()
         return survey
 
@@ -79,11 +93,22 @@ class Evaluations:
         self.close(second)
         return first, tiny, second
 
+    def three_communities(self, sizes=(12, 3, 20)):
+        """Spring, Summer and Winter of the township with the given numbers of valid answers; k = 5."""
+        spring = self.world["community"]
+        summer, _ = self.community("Summer")
+        winter, _ = self.community("Winter")
+        survey = self.survey([spring, summer, winter])
+        for community, n in zip((spring, summer, winter), sizes):
+            self.answers(survey, community, n - n // 3, 0, n // 3)
+        self.close(survey)
+        return survey, spring, summer, winter
+
     def ballot(self, survey: Survey, community, rating: str = "satisfied", comment: str = "",
                now: datetime = T0 + DAY) -> None:
         """Cast one real ballot with an invitation code."""
-        code, = survey_services.generate_codes(self.world["evaluator"], survey, community.id, 1, self.key, now)
-        voter = survey_services.Voter(invitation=survey_services.find_invitation(survey, code, self.key))
+        code, = generate_codes(self.world["evaluator"], survey, community.id, 1, self.key, now)
+        voter = Voter(invitation=find_invitation(survey, code, self.key))
         answers = {}
         for question in survey.questions:
             if question.type == QuestionType.free_text:
@@ -92,5 +117,5 @@ class Evaluations:
                 answers[f"q{question.id}"] = rating
             else:
                 answers[f"q{question.id}"] = question.option_values()[0]
-        survey_services.submit_ballot(survey, voter, answers, now)
+        submit_ballot(survey, voter, answers, now)
         db.session.commit()

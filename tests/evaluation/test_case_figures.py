@@ -7,16 +7,18 @@ from pathlib import Path
 import pytest
 import sqlalchemy as sa
 
-from accounts import services as account_services
 from accounts.models import Role
+from accounts.terms import appoint_secretary
 from db import utcnow
-from evaluation import case_figures, services
+from evaluation import case_figures
 from evaluation.cli import evaluation_cli
 from evaluation.models import CaseFigure
+from evaluation.report import secretary_report
 from extensions import db
-from workflow import services as workflow_services
+from workflow import actions, filing
 from workflow.machine import State
 from workflow.models import Case, Priority, Satisfaction
+from workflow.sweep import TimeLimits, sweep
 
 #: A Monday in March 2025; the category answers within 24 hours and resolves within 7 days (normal priority).
 T0 = datetime(2025, 3, 3, 8, 0)
@@ -37,7 +39,7 @@ class Cases:
         self.upload_dir = Path(app.config["UPLOAD_FOLDER"])
 
     def file(self, now: datetime, priority: Priority = Priority.normal) -> Case:
-        case = workflow_services.file_case(
+        case = filing.file_case(
             self.world["resident"], category_id=self.world["category"].id, priority=priority, title="Broken lamp",
             description="The lamp at the gate is dark.", address="Gate 2", contact_name="Li",
             contact_phone="13800000000", organization_id=None, photos=[], upload_dir=self.upload_dir, now=now,
@@ -50,9 +52,9 @@ class Cases:
         fields = {**INPUT.get(action, {}), **data}
         if action == "assign":
             fields["assignee_id"] = self.world["assignee"].id
-        workflow_services.take_action(
-            case, action, actor=user, parties=workflow_services.parties_for(user, case), seen_version=case.version,
-            data=workflow_services.ActionInput(**fields), now=at,
+        actions.take_action(
+            case, action, actor=user, parties=actions.parties_for(user, case), seen_version=case.version,
+            data=actions.ActionInput(**fields), now=at,
         )
         db.session.commit()
 
@@ -65,8 +67,8 @@ class Cases:
 
     def feedback(self, case: Case, at: datetime, solved: bool, satisfaction: Satisfaction) -> None:
         resident = self.world["resident"]
-        workflow_services.give_feedback(
-            case, actor=resident, parties=workflow_services.parties_for(resident, case), seen_version=case.version,
+        actions.give_feedback(
+            case, actor=resident, parties=actions.parties_for(resident, case), seen_version=case.version,
             solved=solved, satisfaction=satisfaction, comment="" if solved else "Still dark.", now=at,
         )
         db.session.commit()
@@ -98,7 +100,7 @@ def test_refresh_counts_responses_feedback_reopens_overdue_and_working_hours(cas
     cases.act(on_hold, "resume", T0 + 10 * HOUR, actor="assignee")
     cases.act(on_hold, "resolve", T0 + 12 * HOUR, actor="assignee")
     # Past the 24-hour response limit, two cases are still unanswered.
-    workflow_services.sweep(T0 + 25 * HOUR, workflow_services.TimeLimits())
+    sweep(T0 + 25 * HOUR, TimeLimits())
     db.session.commit()
     cases.act(unanswered, "accept", T0 + 26 * HOUR)
     cases.work(late_and_reopened, accept_at=T0 + 30 * HOUR, resolve_at=T0 + 40 * HOUR)
@@ -106,7 +108,7 @@ def test_refresh_counts_responses_feedback_reopens_overdue_and_working_hours(cas
     cases.act(late_and_reopened, "resolve", T0 + 60 * HOUR, actor="assignee")
     cases.feedback(late_and_reopened, T0 + 70 * HOUR, solved=True, satisfaction=Satisfaction.basically_satisfied)
     # A week after its resolution, the sweep closes the on-hold case without feedback.
-    workflow_services.sweep(T0 + 8 * DAY, workflow_services.TimeLimits())
+    sweep(T0 + 8 * DAY, TimeLimits())
     db.session.commit()
     assert on_hold.state == State.closed and on_hold.feedback[0].outcome.value == "no_feedback"
 
@@ -137,10 +139,16 @@ def test_refresh_counts_responses_feedback_reopens_overdue_and_working_hours(cas
     assert rates.median_resolve_hours == 10.0
 
 
+def test_the_median_hours_to_resolve_are_the_middle_one_or_the_mean_of_the_middle_two():
+    assert case_figures.CaseRates(resolve_hours_json="[3],[1, 2]").median_resolve_hours == 2
+    assert case_figures.CaseRates(resolve_hours_json="[4.0, 1.0],[],[2.0, 3.0]").median_resolve_hours == 2.5
+    assert case_figures.CaseRates().median_resolve_hours is None
+
+
 def test_cases_belong_to_the_term_open_when_they_were_filed(cases, world):
     before = cases.file(T0)
     cases.act(before, "accept", T0 + HOUR)
-    successor_term = account_services.appoint_secretary(None, world["community"], world["assignee"], date(2025, 3, 10))
+    successor_term = appoint_secretary(None, world["community"], world["assignee"], date(2025, 3, 10))
     db.session.commit()
     after = cases.file(T0 + 10 * DAY)
     cases.act(after, "reject", T0 + 10 * DAY + 30 * HOUR)
@@ -153,7 +161,7 @@ def test_cases_belong_to_the_term_open_when_they_were_filed(cases, world):
     assert (by_term[world["term"].id].submitted, by_term[world["term"].id].responded_in_time) == (1, 1)
     assert (by_term[successor_term.id].submitted, by_term[successor_term.id].responded_in_time) == (1, 0)
     # The old secretary's page shows only their own cases.
-    report = services.secretary_report(world["admin"], world["term"].id, T0 + 20 * DAY)
+    report = secretary_report(world["admin"], world["term"].id, T0 + 20 * DAY)
     assert [(m.month, m.cases.submitted) for m in report.case_months] == [(MARCH, 1)]
     assert report.case_total.response_rate == 1.0
 

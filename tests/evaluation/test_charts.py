@@ -7,16 +7,8 @@ from hypothesis import given
 from hypothesis import strategies as st
 from markupsafe import Markup
 
-from evaluation.charts import (
-    HistoryPoint,
-    format_percent,
-    history_chart,
-    pattern_defs,
-    placeholder_bar,
-    stacked_bar,
-    text_alternative_bar,
-    text_alternative_history,
-)
+from evaluation.charts import format_percent, pattern_defs, placeholder_bar, stacked_bar, text_alternative_bar
+from evaluation.history_chart import HistoryPoint, history_chart, text_alternative_history
 
 NS = {"svg": "http://www.w3.org/2000/svg"}
 LABELS = ("满意", "基本满意", "不满意")

@@ -1,6 +1,6 @@
 """The evaluation's pages read rollups: their queries never scan the ballot tables, whatever their size.
 
-test_services.py checks the closed table; these check the secretary page, whose comments are the one read
+test_table.py checks the closed table; these check the secretary page, whose comments are the one read
 of ballot answers, and the live participation table.
 """
 from __future__ import annotations
@@ -9,7 +9,8 @@ from contextlib import contextmanager
 
 import sqlalchemy as sa
 
-from evaluation import services
+from evaluation.report import secretary_report
+from evaluation.table import evaluation_table
 from extensions import db
 from surveys.models import Survey
 from tests.evaluation.builders import DAY, LATER, T0
@@ -70,7 +71,7 @@ def test_the_secretary_page_reads_ballot_answers_only_for_its_comments_and_throu
     db.session.expire_all()
 
     with captured_selects() as selects:
-        report = services.secretary_report(world["evaluator"], world["term"].id, LATER)
+        report = secretary_report(world["evaluator"], world["term"].id, LATER)
 
     assert any(breakdown.comments for breakdown in report.questions)  # the comments' query did run
     reading_ballots = [(s, p) for s, p in selects if any(table in s.lower() for table in BALLOT_TABLES)]
@@ -92,8 +93,8 @@ def test_the_live_participation_table_never_reads_ballots(ev, world):
     db.session.expire_all()
 
     with captured_selects() as selects:
-        services.evaluation_table(world["evaluator"], db.session.get(Survey, survey.id), live_participation=True,
-                                  now=T0 + 2 * DAY)
+        evaluation_table(world["evaluator"], db.session.get(Survey, survey.id), live_participation=True,
+                         now=T0 + 2 * DAY)
 
     assert selects
     for statement, parameters in selects:

@@ -12,8 +12,8 @@ from accounts.models import Organization, Role
 from evaluation.charts import format_percent
 from evaluation.models import CaseFigure
 from extensions import db
-from surveys import services as survey_services
 from surveys.models import Survey
+from surveys.transitions import publish_survey
 from tests.evaluation.builders import DAY, T0
 from tests.helpers import duplicate_ids, soup
 
@@ -359,7 +359,7 @@ def test_the_publication_page_is_only_for_published_results(client, world, ev, r
     survey = results["survey"]
     assert client.get(f"/evaluation/surveys/{survey.id}/publication").status_code == 409
 
-    survey_services.publish_survey(world["admin"], db.session.get(Survey, survey.id), survey.closes_at + DAY)
+    publish_survey(world["admin"], db.session.get(Survey, survey.id), survey.closes_at + DAY)
     db.session.commit()
     response = client.get(f"/evaluation/surveys/{survey.id}/publication")
 

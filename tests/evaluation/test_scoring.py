@@ -4,19 +4,22 @@ import pytest
 from hypothesis import given
 from hypothesis import strategies as st
 
-from evaluation.statistics import (
+from evaluation.scoring import (
+    CompositeFormula,
     Grade4Flag,
     ReviewFlag,
-    composite_score,
     grade4_flags,
     is_real_change,
-    median,
     newcombe_difference_interval,
     review_flag,
     satisfaction_rate,
     shrunk_rate,
     wilson_interval,
 )
+
+
+def composite_score(components, weights):
+    return CompositeFormula(weights).score(components)
 
 
 def test_satisfaction_rate_counts_satisfied_and_basically_satisfied():
@@ -180,8 +183,3 @@ def test_composite_rejects_components_without_weight():
     with pytest.raises(ValueError):
         composite_score({"a": 0.5, "z": 0.5}, {"a": 1.0})
 
-
-def test_median():
-    assert median([3, 1, 2]) == 2
-    assert median([4.0, 1.0, 2.0, 3.0]) == 2.5
-    assert median([]) is None

@@ -1,7 +1,7 @@
-"""Statistics for the residents' democratic evaluation of community Party secretaries."""
+"""Rates, intervals, flags, shrinkage and the composite score of the residents' evaluation of Party secretaries."""
 
 import math
-from collections.abc import Mapping, Sequence
+from collections.abc import Mapping
 from enum import Enum
 from fractions import Fraction
 from typing import NamedTuple
@@ -149,17 +149,3 @@ class CompositeFormula:
         score = math.fsum([c.contribution for c in contributions])
         return CompositeScore(score, contributions, tuple(omitted), renormalised)
 
-
-def composite_score(components: Mapping[str, float | None], weights: Mapping[str, float]) -> CompositeScore:
-    """Return the weighted score, renormalising over components that have data."""
-    return CompositeFormula(weights).score(components)
-
-
-def median(values: Sequence[float]) -> float | None:
-    """Return the median of values, or None when there are none."""
-    # Not delegated to the stdlib: this module's own name can shadow `statistics`.
-    if not values:
-        return None
-    ordered = sorted(values)
-    mid = len(ordered) // 2
-    return float(ordered[mid]) if len(ordered) % 2 else (ordered[mid - 1] + ordered[mid]) / 2
