@@ -19,14 +19,16 @@ from flask_wtf.csrf import generate_csrf
 from sqlalchemy import func, insert, select
 
 from accounts.auth import password_hasher
-from demo.people import DEMO_PASSWORD
 from accounts.models import Organization, OrgLevel, RegisterEntry, Role, RoleGrant, User
 from db import utcnow
-from extensions import db, writing
-from surveys import services as survey_services
-from surveys.ballot_views import CODE_KEY
-from surveys.models import Anonymity, Invitation, Survey, SurveyKind
 from demo.cases import REQUESTS
+from demo.people import DEMO_PASSWORD
+from extensions import db, writing
+from surveys.ballot_views import CODE_KEY
+from surveys.builder import create_survey, set_targets
+from surveys.codes import MAX_CODES_PER_BATCH, generate_codes
+from surveys.models import Anonymity, Invitation, Survey, SurveyKind
+from surveys.transitions import open_survey
 from workflow.machine import State
 from workflow.models import Case, Category, Priority
 
@@ -170,7 +172,7 @@ def open_evaluation(app: Flask, now: datetime) -> Evaluation:
     """Create and open a democratic evaluation of all the communities, as the district's evaluator would."""
     with app.app_context(), writing():
         evaluator = db.session.scalar(select(User).where(User.username == "eval.district"))
-        survey = survey_services.create_survey(
+        survey = create_survey(
             evaluator, title="Bench evaluation", description="", kind=SurveyKind.democratic_evaluation,
             anonymity=Anonymity.anonymous, opens_at=now, closes_at=now + timedelta(days=7), min_group_size=5,
             owner_organization_id=None,
@@ -178,8 +180,8 @@ def open_evaluation(app: Flask, now: datetime) -> Evaluation:
         community_ids = list(db.session.scalars(
             select(Organization.id).where(Organization.level == OrgLevel.community).order_by(Organization.id)
         ))
-        survey_services.set_targets(evaluator, survey, community_ids)
-        survey_services.open_survey(evaluator, survey, now)
+        set_targets(evaluator, survey, community_ids)
+        open_survey(evaluator, survey, now)
         db.session.commit()
         questions = [(f"q{q.id}", q.option_values()) for q in survey.questions]
         evaluation = Evaluation(survey.id, community_ids, questions)
@@ -240,10 +242,10 @@ def code_ballot_requests(app: Flask, evaluation: Evaluation, count: int) -> list
         survey = db.session.get(Survey, evaluation.survey_id)
         key = app.config["SECRET_KEY"].encode()
         while len(codes) < count:
-            community = evaluation.community_ids[len(codes) // survey_services.MAX_CODES_PER_BATCH
+            community = evaluation.community_ids[len(codes) // MAX_CODES_PER_BATCH
                                                  % len(evaluation.community_ids)]
-            batch = min(count - len(codes), survey_services.MAX_CODES_PER_BATCH)
-            codes += survey_services.generate_codes(evaluator, survey, community, batch, key, utcnow())
+            batch = min(count - len(codes), MAX_CODES_PER_BATCH)
+            codes += generate_codes(evaluator, survey, community, batch, key, utcnow())
         db.session.commit()
         db.session.remove()
     path = f"/vote/{evaluation.survey_id}"

@@ -2,7 +2,7 @@
 
 The structure (townships, communities, the survey, its targets and opening) goes through the real services
 or, for the secretaries, Core rows like the ones they write. The ballots go in with bulk Core inserts in one
-transaction per size, writing what surveys.services.submit_ballot writes for each ballot: its invitation
+transaction per size, writing what surveys.ballots.submit_ballot writes for each ballot: its invitation
 (as generate_codes issues it), the participation, the ballot, its answers, the rollup counts and the
 target's ballot count, so that the rollups are exactly what the ballots imply.
 """
@@ -24,19 +24,21 @@ from sqlalchemy.dialects import postgresql, sqlite
 from werkzeug.exceptions import MethodNotAllowed, NotFound
 from werkzeug.routing import RequestRedirect
 
-from accounts import services as account_services
 from accounts.auth import password_hasher
-from demo.people import DEMO_PASSWORD
 from accounts.models import Organization, OrgLevel, Role, RoleGrant, SecretaryTerm, User
+from accounts.organizations import create_organization
 from db import utcnow
-from evaluation import services as evaluation_services
+from demo.people import DEMO_PASSWORD
 from evaluation.models import CaseFigure
+from evaluation.results import get_result_survey
+from evaluation.table import evaluation_table, survey_period
 from extensions import db, writing
-from surveys import services as survey_services
+from surveys.builder import create_survey, delete_question, set_targets
 from surveys.models import (
     DONT_KNOW, OPTIONS, Anonymity, Ballot, BallotAnswer, Invitation, Participation, QuestionType, Rollup, Survey,
     SurveyKind, SurveyTarget,
 )
+from surveys.transitions import close_survey, open_survey
 
 TOWNSHIPS = 20
 COMMUNITIES = 1_000
@@ -211,10 +213,9 @@ def _add_communities(district: Organization, now: datetime) -> list[int]:
     """Add the townships and communities through the service, and a secretary with an open term for each."""
     communities = []
     for t in range(1, TOWNSHIPS + 1):
-        township = account_services.create_organization(None, name=f"评议街道{t:02d}", level=OrgLevel.township,
-                                                        parent_id=district.id)
+        township = create_organization(None, name=f"评议街道{t:02d}", level=OrgLevel.township, parent_id=district.id)
         for c in range(1, COMMUNITIES // TOWNSHIPS + 1):
-            communities.append(account_services.create_organization(
+            communities.append(create_organization(
                 None, name=f"评议街道{t:02d}第{c:02d}社区", level=OrgLevel.community, parent_id=township.id,
             ).id)
     # The rows create_user and appoint_secretary write, without an Argon2 hash per secretary.
@@ -239,7 +240,7 @@ def _add_communities(district: Organization, now: datetime) -> list[int]:
 
 def _closed_evaluation(evaluator: User, community_ids: list[int], opens_at: datetime) -> Survey:
     """Create, open and close a democratic evaluation asking only its rating3 headline and its grade4 question."""
-    survey = survey_services.create_survey(
+    survey = create_survey(
         evaluator, title="Bench evaluation of 1,000 secretaries", description="",
         kind=SurveyKind.democratic_evaluation, anonymity=Anonymity.anonymous, opens_at=opens_at,
         closes_at=opens_at + timedelta(days=7), min_group_size=5, owner_organization_id=None,
@@ -250,10 +251,10 @@ def _closed_evaluation(evaluator: User, community_ids: list[int], opens_at: date
         if question.type in kept and kept[question.type] is None:
             kept[question.type] = question
         else:
-            survey_services.delete_question(evaluator, question)
-    survey_services.set_targets(evaluator, survey, community_ids)
-    survey_services.open_survey(evaluator, survey, opens_at)
-    survey_services.close_survey(evaluator, survey, survey.closes_at)
+            delete_question(evaluator, question)
+    set_targets(evaluator, survey, community_ids)
+    open_survey(evaluator, survey, opens_at)
+    close_survey(evaluator, survey, survey.closes_at)
     db.session.flush()
     return survey
 
@@ -262,7 +263,7 @@ def _add_case_figures(rng: random.Random, survey: Survey, now: datetime) -> None
     """Add each term's case figures for the survey's period, as refresh_case_figures would leave them."""
     figures = []
     for target in survey.targets:
-        for month in evaluation_services.survey_period(survey).months():
+        for month in survey_period(survey).months():
             submitted = rng.randint(0, 30)
             with_feedback = rng.randint(0, submitted)
             satisfied = rng.randint(0, with_feedback)
@@ -325,8 +326,10 @@ def check_consistency(app: Flask, evaluation: ScaleEvaluation) -> None:
         participations = db.session.scalar(
             select(func.count()).select_from(Participation).where(Participation.survey_id == survey.id))
         targets = {t.organization_id: (t.ballots, t.codes_issued) for t in survey.targets}
+        rollups = {(r.organization_id, r.question_id, r.option): r.count
+                   for r in db.session.scalars(select(Rollup).where(Rollup.survey_id == survey.id))}
         problems = []
-        if survey_services.rollup_counts(survey) != from_ballots:
+        if rollups != from_ballots:
             problems.append("the rollups differ from the ballots")
         if any(counts != (ballots.get(o, 0),) * 2 for o, counts in targets.items()):
             problems.append("the targets' ballot or code counts differ from the ballots")
@@ -346,8 +349,8 @@ def time_table(app: Flask, evaluation: ScaleEvaluation, runs: int = SERVICE_RUNS
         for n in range(runs + 2):
             started = time.perf_counter()
             actor = db.session.get(User, evaluator_id)
-            survey = evaluation_services.get_result_survey(actor, evaluation.survey_id)
-            table = evaluation_services.evaluation_table(actor, survey, now=utcnow())
+            survey = get_result_survey(actor, evaluation.survey_id)
+            table = evaluation_table(actor, survey, now=utcnow())
             elapsed = time.perf_counter() - started
             db.session.remove()
             if n >= 2:

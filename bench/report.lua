@@ -1,4 +1,4 @@
--- wrk script of bench/run.py. Arguments after `--`:
+-- wrk script of bench/harness.py. Arguments after `--`:
 --   1 method, 2 form body, 3 content type (empty: leave them as they are),
 --   4 the status a correct answer has; any other is counted as "unexpected",
 --   5 a feed file (optional): one request a line, "path<TAB>cookie<TAB>body", each sent once,

@@ -8,11 +8,12 @@ from pathlib import Path
 from sqlalchemy import select
 
 from accounts.models import Organization, OrgLevel, Role, User
-from accounts.services import open_term
+from accounts.terms import open_term
 from extensions import db
 from evaluation import case_figures
-from workflow import services
-from workflow.machine import Party
+from workflow import actions, filing
+from workflow.machine import OPEN_STATES, Party
+from workflow.sweep import TimeLimits, sweep
 from workflow.models import Case, Category, Priority, Satisfaction
 
 CATEGORIES = [
@@ -71,7 +72,7 @@ def seed(now: datetime, upload_dir: Path, rng: random.Random | None = None) -> i
             filed += 1
     # Let the time limits catch up with the backdated cases, as the scheduled sweep would,
     # and compute the case figures the evaluation reads.
-    services.sweep(now, services.TimeLimits())
+    sweep(now, TimeLimits())
     case_figures.refresh_case_figures(now)
     return filed
 
@@ -110,7 +111,7 @@ def _play(scenario: str, community: Organization, categories, now: datetime, upl
         clock[0] = min(clock[0] + timedelta(hours=rng.uniform(hours_low, hours_high)), now - timedelta(minutes=5))
         return clock[0]
 
-    case = services.file_case(
+    case = filing.file_case(
         resident, category_id=categories[category_name].id, priority=priority, title=title,
         description=description, address=f"{community.name}{address}",
         contact_name=resident.name if resident else "匿名居民", contact_phone=resident.phone if resident else "13900000000",
@@ -122,8 +123,8 @@ def _play(scenario: str, community: Organization, categories, now: datetime, upl
     owner = frozenset({Party.owner})
 
     def act(name: str, who: User | None, parties, **data):
-        services.take_action(case, name, actor=who, parties=parties, seen_version=None,
-                             data=services.ActionInput(**data), now=later(0.5, 20))
+        actions.take_action(case, name, actor=who, parties=parties, seen_version=None,
+                            data=actions.ActionInput(**data), now=later(0.5, 20))
 
     staff = frozenset({Party.member})
     if scenario == "rejected":
@@ -131,7 +132,7 @@ def _play(scenario: str, community: Organization, categories, now: datetime, upl
         return case
     if scenario == "merged":
         original = db.session.scalar(select(Case).where(
-            Case.organization_id == community.id, Case.state.in_(services.machine.OPEN_STATES),
+            Case.organization_id == community.id, Case.state.in_(OPEN_STATES),
             Case.id != case.id).order_by(Case.id))
         if original is not None:
             act("merge", member, staff, duplicate_of_id=original.id, reason="与已受理的诉求重复。")
@@ -166,8 +167,8 @@ def _play(scenario: str, community: Organization, categories, now: datetime, upl
         act("resolve", assignee, as_assignee, resolution="更换了损坏的部件，并回访确认。")
     if scenario == "closed_no_feedback":
         later(24 * 8, 24 * 9)
-        services.take_action(case, "auto_close", actor=None, parties=frozenset({Party.system}), seen_version=None,
-                             data=services.ActionInput(), now=min(clock[0], now))
+        actions.take_action(case, "auto_close", actor=None, parties=frozenset({Party.system}), seen_version=None,
+                            data=actions.ActionInput(), now=min(clock[0], now))
         return case
     satisfaction = Satisfaction.basically_satisfied if scenario == "closed_basic" else Satisfaction.satisfied
     _feedback(case, resident, True, satisfaction, "处理及时，谢谢！", later(2, 48))
@@ -176,5 +177,5 @@ def _play(scenario: str, community: Organization, categories, now: datetime, upl
 
 def _feedback(case: Case, resident: User | None, solved: bool, satisfaction: Satisfaction, comment: str,
               at: datetime) -> None:
-    services.give_feedback(case, actor=resident, parties=frozenset({Party.owner}), seen_version=None,
-                           solved=solved, satisfaction=satisfaction, comment=comment, now=at)
+    actions.give_feedback(case, actor=resident, parties=frozenset({Party.owner}), seen_version=None,
+                          solved=solved, satisfaction=satisfaction, comment=comment, now=at)

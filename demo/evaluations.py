@@ -11,8 +11,11 @@ from sqlalchemy import select
 from demo.people import TOWNSHIPS
 from accounts.models import Organization, OrgLevel, Role, User
 from extensions import db
-from surveys import services
+from surveys.ballots import Voter, submit_ballot
+from surveys.builder import add_question, create_survey, set_targets
+from surveys.codes import find_invitation, format_code, generate_codes
 from surveys.models import DONT_KNOW, OPTIONS, Anonymity, Question, QuestionType, Survey, SurveyKind
+from surveys.transitions import close_survey, open_survey, publish_survey
 
 QUARTERS = "一二三四"
 EVALUATION_DAYS = 14
@@ -167,20 +170,20 @@ def _evaluation(actor: User, quarter: datetime, communities: dict[str, Organizat
     # In the quarter's last month, as evaluations usually run.
     opens = quarter.replace(month=quarter.month + 2, day=10, hour=1)  # 09:00 in Beijing
     closes = opens + timedelta(days=EVALUATION_DAYS)
-    survey = services.create_survey(
+    survey = create_survey(
         actor, title=f"{_quarter_name(quarter)}党组织书记民主评议",
         description="请对本社区（村）党组织书记本季度的工作进行评议。评议匿名进行，结果按社区汇总，不少于5人作答的才予公布。",
         kind=SurveyKind.democratic_evaluation, anonymity=Anonymity.anonymous, opens_at=opens, closes_at=closes,
         min_group_size=5, owner_organization_id=None,
     )
-    services.set_targets(actor, survey, [communities[name].id for name in plans])
-    services.open_survey(actor, survey, opens)
+    set_targets(actor, survey, [communities[name].id for name in plans])
+    open_survey(actor, survey, opens)
     votes = []
     for name, plan in plans.items():
         community = communities[name]
-        codes = services.generate_codes(actor, survey, community.id, plan.codes_issued, key, opens)
-        voters = [services.Voter(resident=r) for r in rng.sample(_residents(community), plan.accounts)]
-        voters += [services.Voter(invitation=services.find_invitation(survey, c, key)) for c in codes[:plan.codes_used]]
+        codes = generate_codes(actor, survey, community.id, plan.codes_issued, key, opens)
+        voters = [Voter(resident=r) for r in rng.sample(_residents(community), plan.accounts)]
+        voters += [Voter(invitation=find_invitation(survey, c, key)) for c in codes[:plan.codes_used]]
         overall = [SATISFIED] * plan.satisfied + [BASIC] * plan.basic + [DISSATISFIED] * plan.dissatisfied
         rng.shuffle(overall)
         commenting = set(rng.sample(range(len(voters)), plan.comments))
@@ -192,9 +195,9 @@ def _evaluation(actor: User, quarter: datetime, communities: dict[str, Organizat
             votes.append((at, voter, _evaluation_answers(survey, answer, comment, rng)))
     votes.sort(key=lambda vote: vote[0])
     for at, voter, answers in votes:
-        services.submit_ballot(survey, voter, answers, at)
-    services.close_survey(actor, survey, closes)
-    services.publish_survey(actor, survey, closes + timedelta(days=5))
+        submit_ballot(survey, voter, answers, at)
+    close_survey(actor, survey, closes)
+    publish_survey(actor, survey, closes + timedelta(days=5))
     return len(votes)
 
 
@@ -235,27 +238,27 @@ def _open_survey(actor: User, now: datetime, communities: list[Organization], ke
     """Open a satisfaction survey two days ago for two weeks, with a few ballots and unused codes."""
     # Whole minutes, as open_survey keeps the opening time.
     opens = (now - timedelta(days=2)).replace(second=0, microsecond=0)
-    survey = services.create_survey(
+    survey = create_survey(
         actor, title=f"{_quarter_name(_quarter_start(now, 0))}东湖街道社区服务满意度调查",
         description="了解居民对社区党群服务中心的评价和需求，匿名填写，约需两分钟。",
         kind=SurveyKind.service_satisfaction, anonymity=Anonymity.anonymous, opens_at=opens,
         closes_at=opens + timedelta(days=EVALUATION_DAYS), min_group_size=5, owner_organization_id=None,
     )
     for qtype, text, required, dont_know, choices in OPEN_SURVEY_QUESTIONS:
-        services.add_question(actor, survey, qtype=qtype, text=text, required=required,
-                              allow_dont_know=dont_know, choices=choices)
-    services.set_targets(actor, survey, [c.id for c in communities])
-    services.open_survey(actor, survey, opens)
+        add_question(actor, survey, qtype=qtype, text=text, required=required,
+                     allow_dont_know=dont_know, choices=choices)
+    set_targets(actor, survey, [c.id for c in communities])
+    open_survey(actor, survey, opens)
     cast = 0
     codes = []
     for community in communities:
         # Not the first residents, so the demo's resident logins can still answer.
         for resident in rng.sample(_residents(community)[5:], rng.randint(2, 4)):
             at = opens + timedelta(seconds=rng.uniform(600, (now - opens).total_seconds() - 600))
-            services.submit_ballot(survey, services.Voter(resident=resident), _service_answers(survey, rng), at)
+            submit_ballot(survey, Voter(resident=resident), _service_answers(survey, rng), at)
             cast += 1
-        fresh = services.generate_codes(actor, survey, community.id, OPEN_SURVEY_CODES, key, now)
-        codes += [(community.name, services.format_code(code)) for code in sorted(fresh)]
+        fresh = generate_codes(actor, survey, community.id, OPEN_SURVEY_CODES, key, now)
+        codes += [(community.name, format_code(code)) for code in sorted(fresh)]
     return survey, codes, cast
 
 

@@ -8,8 +8,10 @@ from datetime import date
 from argon2 import PasswordHasher
 from sqlalchemy import select
 
-from accounts import services
 from accounts.models import Organization, OrgLevel, RegisterEntry, Role, User
+from accounts.organizations import create_organization
+from accounts.terms import appoint_secretary
+from accounts.users import GrantSpec, create_user
 from extensions import db
 
 DEMO_PASSWORD = "lianxin-demo-2026"
@@ -60,19 +62,19 @@ def is_seeded() -> bool:
 def seed(ph: PasswordHasher) -> None:
     """Create the demo district with its townships, communities and people."""
     rng = random.Random(2026)
-    district = services.create_organization(None, name=DISTRICT, level=OrgLevel.district, parent_id=None)
+    district = create_organization(None, name=DISTRICT, level=OrgLevel.district, parent_id=None)
     _user(ph, "admin", "系统管理员", [(Role.admin, None)])
     _user(ph, "eval.district", "区委组织部 评议员", [(Role.evaluator, district)])
     phone_counter = 0
     for township_index, (township_name, community_names) in enumerate(TOWNSHIPS.items()):
-        township = services.create_organization(None, name=township_name, level=OrgLevel.township, parent_id=district.id)
+        township = create_organization(None, name=township_name, level=OrgLevel.township, parent_id=district.id)
         short = ["donghu", "xishanzhen"][township_index]
         if township_index == 0:
             _user(ph, "eval.donghu", "街道组织委员 评议员", [(Role.evaluator, township)])
         township_secretary = _user(ph, f"sec.{short}", _name(rng), [(Role.member, township)])
-        services.appoint_secretary(None, township, township_secretary, date(2024, 1, 1))
+        appoint_secretary(None, township, township_secretary, date(2024, 1, 1))
         for community_index, community_name in enumerate(community_names):
-            community = services.create_organization(
+            community = create_organization(
                 None, name=community_name, level=OrgLevel.community, parent_id=township.id
             )
             slug = ["chunhui", "guihua", "binjiang", "xishan", "shiqiao", "liuying"][township_index * 3 + community_index]
@@ -80,10 +82,10 @@ def seed(ph: PasswordHasher) -> None:
             _user(ph, f"member.{slug}", _name(rng), [(Role.member, community)])
             if community_name == REPLACED_COMMUNITY:
                 predecessor = _user(ph, f"former.{slug}", "孙明", [(Role.member, community)])
-                services.appoint_secretary(None, community, predecessor, date(2023, 3, 1))
-                services.appoint_secretary(None, community, secretary, date(2026, 1, 1))
+                appoint_secretary(None, community, predecessor, date(2023, 3, 1))
+                appoint_secretary(None, community, secretary, date(2026, 1, 1))
             else:
-                services.appoint_secretary(None, community, secretary, date(2024, 1, 1))
+                appoint_secretary(None, community, secretary, date(2024, 1, 1))
             for n in range(RESIDENTS_PER_COMMUNITY):
                 phone_counter += 1
                 phone = f"1380000{phone_counter:04d}"
@@ -101,12 +103,12 @@ def _name(rng: random.Random) -> str:
 
 
 def _user(ph: PasswordHasher, username: str, name: str, roles, phone: str | None = None) -> User:
-    return services.create_user(
+    return create_user(
         None,
         username=username,
         name=name,
         phone=phone,
         password=DEMO_PASSWORD,
-        grants=[services.GrantSpec(role, org.id if org else None) for role, org in roles],
+        grants=[GrantSpec(role, org.id if org else None) for role, org in roles],
         ph=ph,
     )

@@ -9,8 +9,10 @@ import pytest
 import sqlalchemy as sa
 
 import config
-from accounts import services
 from accounts.models import OrgLevel, Role
+from accounts.organizations import create_organization
+from accounts.terms import appoint_secretary
+from accounts.users import GrantSpec, create_user
 from app import create_app
 from extensions import db
 
@@ -162,7 +164,7 @@ class Factory:
     def organization(self, level: OrgLevel = OrgLevel.community, parent=None, name: str | None = None):
         if parent is None and level != OrgLevel.district:
             parent = self.organization(level.parent_level)
-        organization = services.create_organization(
+        organization = create_organization(
             None, name=name or f"{level.value} {self._next()}", level=level, parent_id=parent.id if parent else None
         )
         db.session.commit()
@@ -171,9 +173,9 @@ class Factory:
     def user(self, *roles: tuple[Role, object], username: str | None = None, name: str | None = None,
              phone: str | None = None, password: str = PASSWORD):
         n = self._next()
-        user = services.create_user(
+        user = create_user(
             None, username=username or f"user{n}", name=name or f"Person {n}", phone=phone, password=password,
-            grants=[services.GrantSpec(role, org.id if org is not None else None) for role, org in roles], ph=self.ph,
+            grants=[GrantSpec(role, org.id if org is not None else None) for role, org in roles], ph=self.ph,
         )
         db.session.commit()
         return user
@@ -182,7 +184,7 @@ class Factory:
         return self.user((Role.admin, None), **kwargs)
 
     def term(self, organization, user, start: date = date(2024, 1, 1)):
-        term = services.appoint_secretary(None, organization, user, start)
+        term = appoint_secretary(None, organization, user, start)
         db.session.commit()
         return term
 
@@ -209,7 +211,7 @@ def world(make, app):
     from pathlib import Path
 
     from db import utcnow
-    from workflow import services as workflow_services
+    from workflow import filing
     from workflow.models import Category, Priority
 
     district = make.organization(OrgLevel.district, name="District")
@@ -223,11 +225,11 @@ def world(make, app):
     category = Category(name="路灯", name_en="Street lights")
     db.session.add(category)
     db.session.flush()
-    case = workflow_services.file_case(
+    case = filing.file_case(
         resident, category_id=category.id, priority=Priority.normal, title="Lamp out at gate 2",
         description="The lamp has been dark for a week.", address="Gate 2", contact_name=resident.name,
         contact_phone="13800000000", organization_id=None,
-        photos=[workflow_services.Upload(png_bytes(), "lamp.png")],
+        photos=[filing.Upload(png_bytes(), "lamp.png")],
         upload_dir=Path(app.config["UPLOAD_FOLDER"]), now=utcnow(),
     )
     db.session.commit()
@@ -258,16 +260,17 @@ def _open_evaluation(evaluator, community):
     from datetime import timedelta
 
     from db import utcnow
-    from surveys import services as survey_services
+    from surveys.builder import create_survey, set_targets
     from surveys.models import Anonymity, SurveyKind
+    from surveys.transitions import open_survey
 
     now = utcnow()
-    survey = survey_services.create_survey(
+    survey = create_survey(
         evaluator, title="Evaluation of the secretary", description="", kind=SurveyKind.democratic_evaluation,
         anonymity=Anonymity.anonymous, opens_at=now, closes_at=now + timedelta(days=7), min_group_size=5,
         owner_organization_id=None,
     )
-    survey_services.set_targets(evaluator, survey, [community.id])
-    survey_services.open_survey(evaluator, survey, now)
+    set_targets(evaluator, survey, [community.id])
+    open_survey(evaluator, survey, now)
     db.session.commit()
     return survey

@@ -5,8 +5,10 @@ import sqlalchemy as sa
 
 from accounts.models import Organization, SecretaryTerm, User
 from db import utcnow
-from evaluation.services import Hidden, evaluation_table, secretary_report
-from evaluation.statistics import ReviewFlag
+from evaluation.report import secretary_report
+from evaluation.results import Hidden
+from evaluation.scoring import ReviewFlag
+from evaluation.table import evaluation_table
 from extensions import db
 from surveys.models import Survey, SurveyState
 

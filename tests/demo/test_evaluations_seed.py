@@ -8,10 +8,13 @@ import sqlalchemy as sa
 
 from accounts.models import Organization
 from db import utcnow
-from evaluation.statistics import ReviewFlag, is_real_change, newcombe_difference_interval, review_flag
+from evaluation.scoring import ReviewFlag, is_real_change, newcombe_difference_interval, review_flag
 from extensions import db
-from surveys import services
+from surveys.ballots import ANSWERED, Voter, has_participated
+from surveys.codes import find_invitation
+from surveys.lifecycle import Phase, phase
 from surveys.models import Participation, QuestionType, Survey, SurveyKind, SurveyState
+from tests.surveys.rollups import rebuild_rollups, rollup_counts
 
 CODE_LINE = re.compile(r"^  (\S+)\s+([A-Z2-9]{4}-[A-Z2-9]{4})$", re.MULTILINE)
 
@@ -25,7 +28,7 @@ def overall(survey: Survey, community: str) -> tuple[int, int, int]:
     question = survey.questions[0]
     assert question.type == QuestionType.rating3
     organization_id = db.session.scalar(sa.select(Organization.id).where(Organization.name == community))
-    counts = services.rollup_counts(survey)
+    counts = rollup_counts(survey)
     return tuple(counts.get((organization_id, question.id, option), 0)
                  for option in ("satisfied", "basically_satisfied", "dissatisfied"))
 
@@ -43,11 +46,11 @@ def test_demo_seed_runs_surveys_and_prints_unused_codes(app):
         assert quarter(now) - quarter(survey.opens_at) == back == quarter(now) - quarter(survey.published_at)
         start = survey.opens_at
         assert survey.title == f"{start.year}年第{'一二三四'[(start.month - 1) // 3]}季度党组织书记民主评议"
-    assert services.is_accepting(current, now) and current.owner_organization.name == "东湖街道党工委"
+    assert phase(current, now) is Phase.open and current.owner_organization.name == "东湖街道党工委"
     for survey in (earlier, later, current):
-        counts = services.rollup_counts(survey)
-        services.rebuild_rollups(survey)
-        assert services.rollup_counts(survey) == counts
+        counts = rollup_counts(survey)
+        rebuild_rollups(survey)
+        assert rollup_counts(survey) == counts
     db.session.rollback()
 
     ballots = {t.organization.name: t.ballots for t in later.targets}
@@ -64,7 +67,7 @@ def test_demo_seed_runs_surveys_and_prints_unused_codes(app):
     assert is_real_change(newcombe_difference_interval(sum(before[:2]), sum(before), sum(after[:2]), sum(after)))
     comment = later.questions[-1]
     chunhui = next(t.organization_id for t in later.targets if t.organization.name == "春晖社区")
-    assert services.rollup_counts(later)[(chunhui, comment.id, services.ANSWERED)] >= 10
+    assert rollup_counts(later)[(chunhui, comment.id, ANSWERED)] >= 10
 
     heading = result.output.index(f"Invitation codes for the open survey «{current.title}»")
     printed = CODE_LINE.findall(result.output[heading:])
@@ -72,9 +75,9 @@ def test_demo_seed_runs_surveys_and_prints_unused_codes(app):
     assert {t.organization.name for t in current.targets} == {name for name, _ in printed}
     key = app.config["SECRET_KEY"].encode()
     for community, code in printed:
-        invitation = services.find_invitation(current, code, key)
+        invitation = find_invitation(current, code, key)
         assert db.session.get(Organization, invitation.organization_id).name == community
-        assert services.has_participated(current, services.Voter(invitation=invitation)) is False
+        assert has_participated(current, Voter(invitation=invitation)) is False
     assert db.session.scalar(sa.select(sa.func.count()).select_from(Participation).where(
         Participation.survey_id == current.id, Participation.invitation_id.is_not(None))) == 0
 

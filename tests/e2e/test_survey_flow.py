@@ -13,8 +13,9 @@ from sqlalchemy import select
 from accounts.models import Organization, User
 from db import utcnow
 from extensions import db
-from surveys import services
+from surveys.builder import create_survey, set_targets
 from surveys.models import Anonymity, SurveyKind
+from surveys.transitions import open_survey
 
 pytestmark = pytest.mark.usefixtures("forget_language_choices")
 
@@ -69,13 +70,13 @@ def open_evaluation(app):
         evaluator = db.session.scalar(select(User).where(User.username == EVALUATOR))
         community = db.session.scalar(select(Organization).where(Organization.name == COMMUNITY))
         now = utcnow()
-        survey = services.create_survey(
+        survey = create_survey(
             evaluator, title=title, description="", kind=SurveyKind.democratic_evaluation,
             anonymity=Anonymity.anonymous, opens_at=now, closes_at=now + timedelta(days=14), min_group_size=5,
             owner_organization_id=None,
         )
-        services.set_targets(evaluator, survey, [community.id])
-        services.open_survey(evaluator, survey, now)
+        set_targets(evaluator, survey, [community.id])
+        open_survey(evaluator, survey, now)
         db.session.commit()
         return survey.id, title
 
