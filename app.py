@@ -35,6 +35,7 @@ def create_app(config_class: type[config.Config] = config.Config) -> Flask:
     from demo import cli as demo_cli
     # Task modules register their tasks with the queue and their signal receivers on import.
     from evaluation import tasks as evaluation_tasks  # noqa: F401
+    from workflow import tasks as workflow_tasks  # noqa: F401
 
     ext.babel.init_app(app, locale_selector=i18n.select_locale)
     auth.init_app(app)
