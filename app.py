@@ -7,6 +7,7 @@ from flask import Flask
 
 import config
 import extensions as ext
+import keys
 from errors import register_error_handlers
 
 
@@ -17,6 +18,7 @@ def create_app(config_class: type[config.Config] = config.Config) -> Flask:
     app = Flask(__name__, instance_relative_config=True)
     app.config.from_object(config_class)
     Path(app.instance_path).mkdir(exist_ok=True)
+    app.config["BALLOT_BOX_KEY"] = keys.instance_key(app.instance_path, "ballot", app.config["BALLOT_KEY"])
 
     ext.db.init_app(app)
     ext.migrate.init_app(app, ext.db, directory=str(config.BASE_DIR / "migrations"))
@@ -36,6 +38,7 @@ def create_app(config_class: type[config.Config] = config.Config) -> Flask:
     # Task modules register their tasks with the queue and their signal receivers on import.
     from evaluation import tasks as evaluation_tasks  # noqa: F401
     from workflow import tasks as workflow_tasks  # noqa: F401
+    from surveys import cli as surveys_cli
 
     ext.babel.init_app(app, locale_selector=i18n.select_locale)
     auth.init_app(app)
@@ -57,6 +60,7 @@ def create_app(config_class: type[config.Config] = config.Config) -> Flask:
     register_error_handlers(app)
     accounts_cli.init_app(app)
     workflow_cli.init_app(app)
+    surveys_cli.init_app(app)
     evaluation_cli.init_app(app)
     demo_cli.init_app(app)
     worker.init_app(app)

@@ -49,6 +49,10 @@ class Config:
     WORKFLOW_ESCALATION_GRACE_HOURS = _env_int("WORKFLOW_ESCALATION_GRACE_HOURS", 24)
     WORKFLOW_AUTO_CLOSE_DAYS = _env_int("WORKFLOW_AUTO_CLOSE_DAYS", 7)
 
+    #: The ballot-box key (32 bytes, urlsafe base64) that seals each anonymous survey's private key; kept
+    #: outside the database. Unset: made once into instance/ballot.key (mode 0600). Back it up apart.
+    BALLOT_KEY = os.environ.get("BALLOT_KEY")
+
     #: Where queued tasks wait: a SQLite file by default, `redis://…` in production.
     TASK_QUEUE_URL = os.environ.get("TASK_QUEUE_URL", f"sqlite:///{BASE_DIR / 'instance' / 'tasks.sqlite3'}")
     #: Run each task at once where it is queued, without a consumer (tests; `flask` commands).
@@ -71,6 +75,7 @@ class TestConfig(Config):
     ARGON2_MEMORY_COST_KIB = 19456
     ARGON2_PARALLELISM = 1
     TASKS_IMMEDIATE = True
+    BALLOT_KEY = "dGVzdC1vbmx5LWJhbGxvdC1ib3gta2V5LTMyLWJ5dGU="  # tests only: 32 bytes in base64
 
 
 class ProductionConfig(Config):

@@ -17,12 +17,12 @@ from extensions import db, writing
 demo_cli = AppGroup("demo", help="Demo data for trying Lianxin out.")
 
 
-def seed_everything(upload_folder: Path, code_key: bytes) -> tuple[int, evaluations.SeededSurveys]:
+def seed_everything(upload_folder: Path, code_key: bytes, box_key: bytes) -> tuple[int, evaluations.SeededSurveys]:
     """Seed people, cases and surveys through the real services; return the case count and the surveys."""
     people.seed(password_hasher())
     now = utcnow()
     case_count = cases.seed(now, upload_folder)
-    surveys = evaluations.seed(now, code_key)
+    surveys = evaluations.seed(now, code_key, box_key)
     return case_count, surveys
 
 
@@ -43,7 +43,8 @@ def _seed(if_empty: bool) -> None:
         return
     else:
         case_count, surveys = seed_everything(
-            Path(current_app.config["UPLOAD_FOLDER"]), current_app.config["SECRET_KEY"].encode()
+            Path(current_app.config["UPLOAD_FOLDER"]), current_app.config["SECRET_KEY"].encode(),
+            current_app.config["BALLOT_BOX_KEY"],
         )
         db.session.commit()
         click.echo(f"Demo data created, with {case_count} cases and {surveys.ballots} survey ballots.")

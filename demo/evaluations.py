@@ -15,6 +15,7 @@ from surveys.ballots import Voter, submit_ballot
 from surveys.builder import add_question, create_survey, set_targets
 from surveys.codes import find_invitation, format_code, generate_codes
 from surveys.models import DONT_KNOW, OPTIONS, Anonymity, Question, QuestionType, Survey, SurveyKind
+from surveys.tally import count_survey
 from surveys.transitions import close_survey, open_survey, publish_survey
 
 QUARTERS = "一二三四"
@@ -130,18 +131,18 @@ class SeededSurveys:
     codes: list[tuple[str, str]]
 
 
-def seed(now: datetime, key: bytes, rng: random.Random | None = None) -> SeededSurveys:
+def seed(now: datetime, key: bytes, box_key: bytes, rng: random.Random | None = None) -> SeededSurveys:
     """Run last two quarters' evaluations to publication and open a survey in 东湖街道 now."""
     rng = rng or random.Random(2028)
     district_evaluator = _user("eval.district")
     communities = {c.name: c for c in db.session.scalars(
         select(Organization).where(Organization.level == OrgLevel.community).order_by(Organization.id)
     )}
-    ballots = _evaluation(district_evaluator, _quarter_start(now, 2), communities, EARLIER, key, rng)
-    ballots += _evaluation(district_evaluator, _quarter_start(now, 1), communities, LATER, key, rng,
+    ballots = _evaluation(district_evaluator, _quarter_start(now, 2), communities, EARLIER, key, box_key, rng)
+    ballots += _evaluation(district_evaluator, _quarter_start(now, 1), communities, LATER, key, box_key, rng,
                            improved=TRENDING_COMMUNITY)
     donghu = [communities[name] for name in next(iter(TOWNSHIPS.values()))]
-    survey, codes, cast = _open_survey(_user("eval.donghu"), now, donghu, key, rng)
+    survey, codes, cast = _open_survey(_user("eval.donghu"), now, donghu, key, box_key, rng)
     return SeededSurveys(ballots + cast, survey.title, codes)
 
 
@@ -165,7 +166,7 @@ def _residents(community: Organization) -> list[User]:
 
 
 def _evaluation(actor: User, quarter: datetime, communities: dict[str, Organization], plans: dict[str, Plan],
-                key: bytes, rng: random.Random, improved: str | None = None) -> int:
+                key: bytes, box_key: bytes, rng: random.Random, improved: str | None = None) -> int:
     """Create, open, answer, close and publish one quarter's evaluation; return the ballots cast."""
     # In the quarter's last month, as evaluations usually run.
     opens = quarter.replace(month=quarter.month + 2, day=10, hour=1)  # 09:00 in Beijing
@@ -177,7 +178,7 @@ def _evaluation(actor: User, quarter: datetime, communities: dict[str, Organizat
         min_group_size=5, owner_organization_id=None,
     )
     set_targets(actor, survey, [communities[name].id for name in plans])
-    open_survey(actor, survey, opens)
+    open_survey(actor, survey, opens, box_key=box_key)
     votes = []
     for name, plan in plans.items():
         community = communities[name]
@@ -197,6 +198,8 @@ def _evaluation(actor: User, quarter: datetime, communities: dict[str, Organizat
     for at, voter, answers in votes:
         submit_ballot(survey, voter, answers, at)
     close_survey(actor, survey, closes)
+    # The published results come from the tally, as every real survey's do.
+    count_survey(survey, box_key, closes, rng)
     publish_survey(actor, survey, closes + timedelta(days=5))
     return len(votes)
 
@@ -233,7 +236,7 @@ def _key(question: Question) -> str:
     return f"q{question.id}"
 
 
-def _open_survey(actor: User, now: datetime, communities: list[Organization], key: bytes,
+def _open_survey(actor: User, now: datetime, communities: list[Organization], key: bytes, box_key: bytes,
                  rng: random.Random) -> tuple[Survey, list[tuple[str, str]], int]:
     """Open a satisfaction survey two days ago for two weeks, with a few ballots and unused codes."""
     # Whole minutes, as open_survey keeps the opening time.
@@ -248,7 +251,7 @@ def _open_survey(actor: User, now: datetime, communities: list[Organization], ke
         add_question(actor, survey, qtype=qtype, text=text, required=required,
                      allow_dont_know=dont_know, choices=choices)
     set_targets(actor, survey, [c.id for c in communities])
-    open_survey(actor, survey, opens)
+    open_survey(actor, survey, opens, box_key=box_key)
     cast = 0
     codes = []
     for community in communities:

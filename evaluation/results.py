@@ -13,7 +13,7 @@ from fractions import Fraction
 from typing import NamedTuple
 
 from flask_babel import lazy_gettext as _l
-from sqlalchemy import and_, exists, or_, select
+from sqlalchemy import and_, exists, select
 from sqlalchemy.orm import aliased
 
 from accounts.models import Organization, OrgLevel, SecretaryTerm, User
@@ -258,9 +258,8 @@ def get_result_survey(actor: User, survey_id: int) -> Survey:
 
 
 def has_results(now: datetime):
-    """Return the SQL for "the survey has closed, or its closing time has passed"."""
-    return or_(Survey.state.in_([SurveyState.closed, SurveyState.published]),
-               and_(Survey.state == SurveyState.open, Survey.closes_at <= now))
+    """Return the SQL for "the survey has closed and its ballots are counted" (the tally writes them at close)."""
+    return and_(Survey.counted_at.is_not(None), Survey.counted_at <= now)
 
 
 def surveys_with_results(actor: User, now: datetime) -> list[Survey]:

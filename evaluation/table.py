@@ -229,6 +229,8 @@ def evaluation_table(actor: User, survey: Survey, *, township_id: int | None = N
     if state == SurveyState.open and not live_participation:
         raise Conflict(
             _l("Results are shown only once the survey has closed; participation can be followed meanwhile."))
+    if state != SurveyState.open and survey.counted_at is None:
+        raise Conflict(_l("The ballots are being counted; the results appear as soon as the count is done."))
     live = live_participation
     results = load_results(survey, with_counts=not live, targets=targets)
     parents, townships = _townships(in_scope, scope)

@@ -1,14 +1,15 @@
-"""Ballots, exactly once: who may answer, checking the answers, and writing a ballot with its counts.
+"""Ballots, exactly once: who may answer, checking the answers, and taking a ballot.
 
-A ballot is written with Core statements built once per dialect: its participation, the ballot
-and its answers, the rollup counts and the turnout, in the caller's transaction.
+A ballot is taken with Core statements built once per dialect, in the caller's transaction: its
+participation and the turnout count, then for an anonymous survey a sealed envelope that only the
+tally opens (surveys/tally.py), for an identified one the ballot, its answers and rollup counts.
 """
 from __future__ import annotations
 
 import uuid
 from collections.abc import Iterable
 from dataclasses import dataclass
-from datetime import date, datetime
+from datetime import datetime
 from functools import cache, lru_cache
 from typing import Mapping, NamedTuple
 
@@ -19,10 +20,11 @@ from sqlalchemy.dialects import postgresql, sqlite
 from accounts.models import Role, User
 from errors import Conflict, NotFound, PermissionDenied, ValidationFailed
 from extensions import db
-from surveys import lifecycle
+from surveys import lifecycle, sealing
 from surveys.codes import CodeInvitation
 from surveys.models import (
-    Anonymity, Ballot, BallotAnswer, Participation, Question, QuestionType, Rollup, Survey, SurveyState, SurveyTarget,
+    Anonymity, Ballot, BallotAnswer, Envelope, Participation, Question, QuestionType, Rollup, Survey, SurveyState,
+    SurveyTarget,
 )
 
 MAX_TEXT_ANSWER = 2000
@@ -54,12 +56,12 @@ class BallotSurvey(NamedTuple):
 
 
 class StoredBallot(NamedTuple):
-    """What a ballot was stored as: all a ballot row holds."""
+    """What a ballot was stored as: an envelope (anonymous surveys) or a ballot row, by its random id."""
 
     id: uuid.UUID
     survey_id: int
     organization_id: int
-    day: date
+    sealed: bool
 
 
 @dataclass(frozen=True)
@@ -78,11 +80,13 @@ class LockedSurvey:
 
     questions: dict[str, BallotQuestion]
     community_ids: frozenset[int]
+    #: Anonymous surveys: the public key their ballots are sealed to.
+    public_key: bytes | None
 
 
 _surveys, _targets = Survey.__table__, SurveyTarget.__table__
-_participations, _ballots, _answers, _rollups = (
-    Participation.__table__, Ballot.__table__, BallotAnswer.__table__, Rollup.__table__,
+_participations, _envelopes, _ballots, _answers, _rollups = (
+    Participation.__table__, Envelope.__table__, Ballot.__table__, BallotAnswer.__table__, Rollup.__table__,
 )
 _BALLOT_SURVEY = select(
     _surveys.c.id, _surveys.c.state, _surveys.c.anonymity, _surveys.c.opens_at, _surveys.c.closes_at,
@@ -173,7 +177,8 @@ def _locked_survey(survey_id: int, created_at: datetime) -> LockedSurvey:
     """
     questions = db.session.scalars(select(Question).where(Question.survey_id == survey_id).order_by(Question.position))
     communities = db.session.scalars(select(_targets.c.organization_id).where(_targets.c.survey_id == survey_id))
-    return LockedSurvey(ballot_questions(questions), frozenset(communities))
+    public_key = db.session.scalar(select(_surveys.c.ballot_public_key).where(_surveys.c.id == survey_id))
+    return LockedSurvey(ballot_questions(questions), frozenset(communities), public_key)
 
 
 def check_answers(questions: dict[str, BallotQuestion], answers: Mapping[str, str]) -> dict[int, str]:
@@ -205,6 +210,7 @@ class _BallotStatements:
 
     #: Adds the participation unless the voter has one; returns its id only when it was added.
     participation: Insert
+    envelope: Insert
     ballot: Insert
     answer: Insert
     rollup: Insert
@@ -217,6 +223,7 @@ def _ballot_statements(dialect: str) -> _BallotStatements:
     insert = postgresql.insert if dialect == "postgresql" else sqlite.insert
     return _BallotStatements(
         participation=insert(_participations).on_conflict_do_nothing().returning(_participations.c.id),
+        envelope=insert(_envelopes),
         ballot=insert(_ballots),
         answer=insert(_answers),
         rollup=insert(_rollups).on_conflict_do_update(
@@ -227,13 +234,14 @@ def _ballot_statements(dialect: str) -> _BallotStatements:
         .values(ballot_id=bindparam("ballot")),
         count_ballot=update(_targets).where(
             _targets.c.survey_id == bindparam("survey"), _targets.c.organization_id == bindparam("organization"),
+            _targets.c.counted.is_(False),
         ).values(ballots=_targets.c.ballots + 1),
     )
 
 
 def submit_ballot(survey: Survey | BallotSurvey, voter: Voter, answers: Mapping[str, str],
                   now: datetime) -> StoredBallot:
-    """Store one ballot, its participation and its rollup counts in one transaction, exactly once.
+    """Take one ballot in one transaction, exactly once: sealed in an envelope, or stored as given if identified.
 
     Everything is checked before the first write; the participation's unique constraints then
     decide who was first, so a second or concurrent ballot of the same voter stores nothing.
@@ -246,36 +254,50 @@ def submit_ballot(survey: Survey | BallotSurvey, voter: Voter, answers: Mapping[
     cleaned = check_answers(locked.questions, answers)
     connection = db.session.connection()
     statements = _ballot_statements(connection.dialect.name)
-    day = now.date()
     participation_id = connection.execute(statements.participation, {
-        "survey_id": survey.id, "organization_id": organization_id, "day": day,
+        "survey_id": survey.id, "organization_id": organization_id, "day": now.date(),
         "resident_id": voter.resident.id if voter.invitation is None else None,
         "invitation_id": voter.invitation.id if voter.invitation else None,
     }).scalar()
     if participation_id is None:
         # This account or code has taken part already, maybe a moment ago in a concurrent request.
         raise _already()
+    # Refused once the tally has finished, which waits for this row while a ballot holds it.
+    if not connection.execute(statements.count_ballot, {"survey": survey.id, "organization": organization_id}).rowcount:
+        raise Conflict(_l("This survey has closed; answers are no longer accepted."))
+    # A survey opened before ballots were sealed has no key: its ballots go straight in, as they did then.
+    if survey.anonymity == Anonymity.anonymous and locked.public_key is not None:
+        envelope_id = uuid.uuid4()
+        connection.execute(statements.envelope, {
+            "survey_id": survey.id, "organization_id": organization_id, "id": envelope_id,
+            "sealed": sealing.seal_answers(locked.public_key, survey.id, organization_id, cleaned),
+        })
+        return StoredBallot(envelope_id, survey.id, organization_id, sealed=True)
     ballot_id = uuid.uuid4()
-    connection.execute(statements.ballot, {
-        "id": ballot_id, "survey_id": survey.id, "organization_id": organization_id, "day": day,
-    })
-    if cleaned:
-        free_text = {q.id for q in locked.questions.values() if q.free_text}
-        connection.execute(statements.answer, [
-            {"ballot_id": ballot_id, "question_id": qid, "value": None if qid in free_text else value,
-             "text": value if qid in free_text else None}
-            for qid, value in cleaned.items()
-        ])
-        # Always in question order, so that concurrent ballots lock rollup rows in the same order.
-        connection.execute(statements.rollup, [
-            {"survey_id": survey.id, "organization_id": organization_id, "question_id": qid,
-             "option": ANSWERED if qid in free_text else value, "count": 1}
-            for qid, value in cleaned.items()
-        ])
+    free_text = frozenset(q.id for q in locked.questions.values() if q.free_text)
+    write_ballot(connection, statements, survey.id, organization_id, ballot_id, cleaned, free_text)
     if survey.anonymity == Anonymity.identified:
         connection.execute(statements.link_ballot, {"participation": participation_id, "ballot": ballot_id})
-    connection.execute(statements.count_ballot, {"survey": survey.id, "organization": organization_id})
-    return StoredBallot(ballot_id, survey.id, organization_id, day)
+    return StoredBallot(ballot_id, survey.id, organization_id, sealed=False)
+
+
+def write_ballot(connection, statements: _BallotStatements, survey_id: int, organization_id: int,
+                 ballot_id: uuid.UUID, answers: Mapping[int, str], free_text: frozenset[int]) -> None:
+    """Write a ballot, its answers and its rollup counts."""
+    connection.execute(statements.ballot, {"id": ballot_id, "survey_id": survey_id, "organization_id": organization_id})
+    if not answers:
+        return
+    connection.execute(statements.answer, [
+        {"ballot_id": ballot_id, "question_id": qid, "value": None if qid in free_text else value,
+         "text": value if qid in free_text else None}
+        for qid, value in answers.items()
+    ])
+    # Always in question order, so that concurrent ballots lock rollup rows in the same order.
+    connection.execute(statements.rollup, [
+        {"survey_id": survey_id, "organization_id": organization_id, "question_id": qid,
+         "option": ANSWERED if qid in free_text else value, "count": 1}
+        for qid, value in sorted(answers.items())
+    ])
 
 
 @dataclass(frozen=True)

@@ -1,8 +1,9 @@
-"""Surveys, their questions and targets, invitation codes, participation, ballots and rollups.
+"""Surveys, their questions and targets, invitation codes, participation, envelopes, ballots and rollups.
 
-Ballots and their answers hold nothing that identifies a voter: a random UUID, the
-day, the community whose secretary is evaluated. Who took part is recorded apart, in
-participations, written in the same transaction.
+While an anonymous survey is open, a submission writes who took part (a participation) and a
+sealed envelope: the answers encrypted to the survey's key, a random id, nothing else. The
+tally writes ballots and answers from the envelopes at close, shuffled, with random UUIDs and
+no date, so nothing about a ballot orders or times it against the participations.
 """
 from __future__ import annotations
 
@@ -12,7 +13,7 @@ from datetime import date, datetime
 
 from flask_babel import lazy_gettext as _l
 from sqlalchemy import (
-    JSON, CheckConstraint, ForeignKey, ForeignKeyConstraint, Index, String, Text, UniqueConstraint, Uuid,
+    JSON, CheckConstraint, ForeignKey, ForeignKeyConstraint, Index, LargeBinary, String, Text, UniqueConstraint, Uuid,
 )
 from sqlalchemy.orm import Mapped, mapped_column, relationship
 
@@ -80,6 +81,12 @@ class Survey(db.Model):
     opened_at: Mapped[datetime | None]
     closed_at: Mapped[datetime | None]
     published_at: Mapped[datetime | None]
+    #: Anonymous surveys, from opening: the public key that ballots are sealed to.
+    ballot_public_key: Mapped[bytes | None] = mapped_column(LargeBinary(32))
+    #: Its private key, sealed by the ballot-box key kept outside the database; the tally destroys it.
+    sealed_private_key: Mapped[bytes | None] = mapped_column(LargeBinary(128))
+    #: When the tally had made every envelope a ballot; results exist only from then.
+    counted_at: Mapped[datetime | None]
 
     owner_organization: Mapped[Organization] = relationship()
     created_by: Mapped[User] = relationship()
@@ -137,6 +144,8 @@ class SurveyTarget(db.Model):
     codes_issued: Mapped[int] = mapped_column(default=0)
     #: Ballots cast, counted in the ballot's own transaction.
     ballots: Mapped[int] = mapped_column(default=0)
+    #: Set by the tally's last step: a ballot still on its way then is refused, never left uncounted.
+    counted: Mapped[bool] = mapped_column(default=False)
 
     survey: Mapped[Survey] = relationship(back_populates="targets")
     organization: Mapped[Organization] = relationship(lazy="joined")
@@ -175,7 +184,25 @@ class Participation(db.Model):
     ballot_id: Mapped[uuid.UUID | None] = mapped_column(Uuid, ForeignKey("survey_ballots.id"))
 
 
+class Envelope(db.Model):
+    """A sealed ballot waiting for the tally: the answers encrypted to the survey's key, and nothing else.
+
+    No time and no sequence; the key (survey, community, random id) is all its order, and the
+    tally deletes it when it writes the ballot.
+    """
+
+    __tablename__ = "survey_envelopes"
+    __table_args__ = {"sqlite_with_rowid": False}
+
+    survey_id: Mapped[int] = mapped_column(ForeignKey("surveys.id", ondelete="CASCADE"), primary_key=True)
+    organization_id: Mapped[int] = mapped_column(ForeignKey("organizations.id"), primary_key=True)
+    id: Mapped[uuid.UUID] = mapped_column(Uuid, primary_key=True, default=uuid.uuid4)
+    sealed: Mapped[bytes] = mapped_column(LargeBinary)
+
+
 class Ballot(db.Model):
+    """One answered ballot, as the tally wrote it (or, for an identified survey, as it was given)."""
+
     __tablename__ = "survey_ballots"
     __table_args__ = (
         # The secretary page reads one community's comments of a survey; without it, every ballot of the survey.
@@ -189,15 +216,13 @@ class Ballot(db.Model):
     survey_id: Mapped[int] = mapped_column(ForeignKey("surveys.id", ondelete="CASCADE"))
     #: The community whose secretary (or service) the ballot rates.
     organization_id: Mapped[int] = mapped_column(ForeignKey("organizations.id"))
-    #: The day only: a finer time could be matched against who took part when.
-    day: Mapped[date]
 
     answers: Mapped[list[BallotAnswer]] = relationship(cascade="all, delete-orphan")
 
 
 name_referrers(
     _l("surveys"), Survey.__table__, SurveyTarget.__table__, Invitation.__table__, Participation.__table__,
-    Ballot.__table__,
+    Envelope.__table__, Ballot.__table__,
 )
 
 

@@ -8,11 +8,12 @@ from sqlalchemy import func, or_, select
 
 from accounts.models import Role, RoleGrant, SecretaryTerm, User
 from db import utcnow
-from errors import ValidationFailed
+from errors import Conflict, ValidationFailed
 from extensions import db
 from surveys.builder import check_manager
 from surveys.lifecycle import STATE_OF, Phase, Requirement, phase
-from surveys.models import Survey, SurveyKind
+from surveys import sealing
+from surveys.models import Anonymity, Survey, SurveyKind
 from surveys.signals import survey_published
 
 
@@ -42,8 +43,12 @@ def _problems(requirements: tuple[Requirement, ...], survey: Survey, now: dateti
     return [unmet[r] for r in requirements if unmet[r] is not None]
 
 
-def open_survey(actor: User, survey: Survey, now: datetime, immediately: bool = True) -> Survey:
-    """Lock a draft and open it, now or at its opening time; record each community's secretary and voters."""
+def open_survey(actor: User, survey: Survey, now: datetime, immediately: bool = True, *, box_key: bytes) -> Survey:
+    """Lock a draft and open it, now or at its opening time; record each community's secretary and voters.
+
+    An anonymous survey gets its key pair: ballots are sealed to the public key, and the private
+    key is kept sealed by the ballot-box key until the tally.
+    """
     transition = check_manager("open" if immediately else "schedule", actor, survey, now)
     # The term in force on the opening day, which a backdated opening may place before a successor's.
     terms = _terms_in_force(survey, now.date())
@@ -60,6 +65,8 @@ def open_survey(actor: User, survey: Survey, now: datetime, immediately: bool = 
         term = terms.get(target.organization_id)
         target.term_id = term.id if term else None
         target.eligible_residents = eligible.get(target.organization_id, 0)
+    if survey.anonymity == Anonymity.anonymous:
+        survey.ballot_public_key, survey.sealed_private_key = sealing.new_survey_keys(box_key, survey.id)
     survey.state = STATE_OF[transition.target]
     survey.opened_at = now
     if immediately or survey.opens_at < now:
@@ -69,7 +76,8 @@ def open_survey(actor: User, survey: Survey, now: datetime, immediately: bool = 
     return survey
 
 
-def _close(survey: Survey, now: datetime) -> None:
+def record_closing(survey: Survey, now: datetime) -> None:
+    """Record that the survey stopped taking answers: now, or at its closing time if that came first."""
     survey.state = STATE_OF[Phase.closed]
     survey.closed_at = min(now, survey.closes_at)
     # Closed before it opened, a scheduled survey keeps its times, which must stay in order.
@@ -80,7 +88,7 @@ def _close(survey: Survey, now: datetime) -> None:
 def close_survey(actor: User, survey: Survey, now: datetime) -> Survey:
     """Stop taking answers now, or record that the closing time has passed."""
     check_manager("close", actor, survey, now)
-    _close(survey, now)
+    record_closing(survey, now)
     db.session.flush()
     return survey
 
@@ -88,9 +96,11 @@ def close_survey(actor: User, survey: Survey, now: datetime) -> Survey:
 def publish_survey(actor: User, survey: Survey, now: datetime) -> Survey:
     """Publish a closed survey's results with the evaluation settings in force."""
     transition = check_manager("publish", actor, survey, now)
+    if survey.counted_at is None:
+        raise Conflict(_l("The ballots are still being counted; publish the results once the count is done."))
     if phase(survey, now) is Phase.ended:
         # The clock closed it; record that first, at its closing time.
-        _close(survey, now)
+        record_closing(survey, now)
     survey.state = STATE_OF[transition.target]
     survey.published_at = now
     # Evaluation records the θ, m and weights of today with the results, whatever the settings become.

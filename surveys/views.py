@@ -21,6 +21,7 @@ from surveys import ballots, builder, codes, lifecycle, transitions
 from surveys.codes_sheet_views import render_sheet
 from surveys.forms import IssueCodesForm, NewSurveyForm, QuestionForm, SurveySettingsForm, TargetsForm
 from surveys.labels import ANONYMITY_LABELS, KIND_LABELS, QUESTION_TYPE_LABELS, STATUS_LABELS
+from surveys.tasks import tally_survey
 from surveys.models import Anonymity, Question, QuestionType, Survey, SurveyKind
 
 bp = Blueprint("surveys", __name__, url_prefix="/surveys")
@@ -277,7 +278,8 @@ def open_survey(survey_id: int):
     survey = _load(survey_id)
     immediately = request.form.get("when") != "scheduled"
     try:
-        transitions.open_survey(current_user, survey, utcnow(), immediately=immediately)
+        transitions.open_survey(current_user, survey, utcnow(), immediately=immediately,
+                                box_key=current_app.config["BALLOT_BOX_KEY"])
     except ValidationFailed as error:
         return _invalid(survey, "surveys/_survey.html", open_errors=[m for ms in error.errors.values() for m in ms])
     db.session.commit()
@@ -292,6 +294,7 @@ def close_survey(survey_id: int):
     survey = _load(survey_id)
     transitions.close_survey(current_user, survey, utcnow())
     db.session.commit()
+    tally_survey(survey.id)
     return _done(survey, "surveys/_survey.html", _("The survey is closed."))
 
 

@@ -15,9 +15,12 @@ from accounts.terms import appoint_secretary
 from accounts.users import GrantSpec, create_user
 from app import create_app
 from extensions import db
+from keys import decode_key
 
 PASSWORD = "correct-horse-battery"
 TEST_DATABASE_URL = os.environ.get("TEST_DATABASE_URL", "postgresql+psycopg://postgres@127.0.0.1:5432/test")
+#: The ballot-box key of TestConfig, for opening surveys in tests.
+BOX_KEY = decode_key(config.TestConfig.BALLOT_KEY, "BALLOT_KEY")
 CSRF_RE = re.compile(r'name="csrf_token"[^>]*value="([^"]+)"')
 
 _postgres_ready: bool | None = None
@@ -271,6 +274,6 @@ def _open_evaluation(evaluator, community):
         owner_organization_id=None,
     )
     set_targets(evaluator, survey, [community.id])
-    open_survey(evaluator, survey, now)
+    open_survey(evaluator, survey, now, box_key=BOX_KEY)
     db.session.commit()
     return survey

@@ -13,6 +13,7 @@ from sqlalchemy import select
 from accounts.models import Organization, User
 from db import utcnow
 from extensions import db
+from tests.conftest import BOX_KEY
 from surveys.builder import create_survey, set_targets
 from surveys.models import Anonymity, SurveyKind
 from surveys.transitions import open_survey
@@ -76,7 +77,7 @@ def open_evaluation(app):
             owner_organization_id=None,
         )
         set_targets(evaluator, survey, [community.id])
-        open_survey(evaluator, survey, now)
+        open_survey(evaluator, survey, now, box_key=BOX_KEY)
         db.session.commit()
         return survey.id, title
 

@@ -7,6 +7,7 @@ from accounts.models import Role
 from evaluation.models import COMPONENTS
 from evaluation.table import evaluation_table
 from extensions import db
+from tests.conftest import BOX_KEY
 from surveys.ballots import Voter, submit_ballot
 from surveys.builder import create_survey, set_targets
 from surveys.codes import find_invitation, generate_codes
@@ -52,7 +53,7 @@ class Evaluations:
             owner_organization_id=self.world["district"].id,
         )
         set_targets(actor, survey, [c.id for c in communities])
-        open_survey(actor, survey, opens_at)
+        open_survey(actor, survey, opens_at, box_key=BOX_KEY)
         db.session.commit()
         return survey
 

@@ -9,6 +9,7 @@ import sqlalchemy as sa
 from accounts.models import RegisterEntry, Role
 from errors import ValidationFailed
 from extensions import db
+from tests.conftest import BOX_KEY
 from surveys import builder, lifecycle, transitions
 from surveys.ballots import Voter, submit_ballot
 from surveys.codes import find_invitation, generate_codes
@@ -132,7 +133,7 @@ class Surveys:
 
     def opened(self, *, now: datetime = T0, **settings) -> Survey:
         survey = self.draft(**settings)
-        transitions.open_survey(self.world["evaluator"], survey, now)
+        transitions.open_survey(self.world["evaluator"], survey, now, box_key=BOX_KEY)
         db.session.commit()
         return survey
 

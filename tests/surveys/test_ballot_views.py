@@ -18,7 +18,7 @@ from extensions import db
 from surveys import builder, transitions
 from surveys.codes import format_code, generate_codes
 from surveys.models import Anonymity, Ballot, Participation, QuestionType, Survey, SurveyKind, SurveyTarget
-from tests.conftest import Client
+from tests.conftest import BOX_KEY, Client
 from tests.helpers import duplicate_ids, soup
 from tests.surveys.rollups import rollup_counts
 
@@ -53,7 +53,7 @@ def make_survey(world, *, state: str = "open", kind: SurveyKind = SurveyKind.dem
                              required=False, allow_dont_know=False, choices=["On foot", "By bus"])
     builder.set_targets(evaluator, survey, [world["community"].id])
     if state != "draft":
-        transitions.open_survey(evaluator, survey, now, immediately=state != "future")
+        transitions.open_survey(evaluator, survey, now, immediately=state != "future", box_key=BOX_KEY)
     if state == "closed":
         transitions.close_survey(evaluator, survey, now + timedelta(seconds=1))
     db.session.commit()

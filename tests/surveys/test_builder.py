@@ -7,6 +7,7 @@ import sqlalchemy as sa
 from accounts.models import Role
 from errors import Conflict, NotFound, PermissionDenied, ValidationFailed
 from extensions import db
+from tests.conftest import BOX_KEY
 from surveys import builder, transitions
 from surveys.models import DONT_KNOW, Anonymity, Question, QuestionType, Survey, SurveyKind, SurveyState, SurveyTarget
 from tests.surveys.conftest import DAY, HOUR, T0, positions, reloaded
@@ -202,7 +203,7 @@ def test_after_opening_questions_targets_k_anonymity_and_opening_time_are_locked
         lambda: builder.delete_question(evaluator, question),
         lambda: builder.move_question(evaluator, question, +1),
         lambda: builder.set_targets(evaluator, survey, [world["community"].id]),
-        lambda: transitions.open_survey(evaluator, survey, T0 + HOUR),
+        lambda: transitions.open_survey(evaluator, survey, T0 + HOUR, box_key=BOX_KEY),
         lambda: transitions.delete_survey(evaluator, survey),
     ]
     settings_ = {"title": survey.title, "description": "", "anonymity": survey.anonymity,

@@ -18,7 +18,7 @@ from surveys import ballots, builder, lifecycle, transitions
 from surveys.codes import find_invitation, generate_codes, hash_code, normalize_code
 from surveys.lifecycle import Phase
 from surveys.models import Anonymity, Invitation, Question, QuestionType, Survey, SurveyKind, SurveyState, SurveyTarget
-from tests.conftest import Client
+from tests.conftest import BOX_KEY, Client
 from tests.helpers import duplicate_ids, soup
 
 KEY = b"test-secret-key"  # TestConfig.SECRET_KEY, as the views pass it
@@ -71,7 +71,7 @@ def create(world, *, kind=SurveyKind.general, actor="evaluator", owner=None, tit
 
 
 def open_(world, survey: Survey, actor="evaluator") -> Survey:
-    transitions.open_survey(world[actor], survey, utcnow())
+    transitions.open_survey(world[actor], survey, utcnow(), box_key=BOX_KEY)
     db.session.commit()
     return survey
 

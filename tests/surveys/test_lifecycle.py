@@ -1,6 +1,8 @@
 """The lifecycle on the database: opening and its requirements, closing, scheduling, publishing."""
 from __future__ import annotations
 
+from functools import partial
+
 from datetime import date
 
 import pytest
@@ -9,6 +11,7 @@ from accounts.models import Role
 from accounts.terms import end_term, open_term
 from errors import Conflict, PermissionDenied, ValidationFailed
 from extensions import db
+from tests.conftest import BOX_KEY
 from surveys import ballots, lifecycle, transitions
 from surveys.ballots import AlreadyParticipated, Voter
 from surveys.labels import STATUS_LABELS
@@ -21,23 +24,23 @@ def test_open_refuses_without_questions_or_targets_or_with_a_passed_closing_time
     evaluator = world["evaluator"]
     empty = sv.create()
     with pytest.raises(ValidationFailed) as refused:
-        transitions.open_survey(evaluator, empty, T0)
+        transitions.open_survey(evaluator, empty, T0, box_key=BOX_KEY)
     assert len(refused.value.errors[""]) == 2  # no question, no community
 
     no_targets = sv.draft(targets=[])
     with pytest.raises(ValidationFailed) as refused:
-        transitions.open_survey(evaluator, no_targets, T0)
+        transitions.open_survey(evaluator, no_targets, T0, box_key=BOX_KEY)
     assert len(refused.value.errors[""]) == 1 and "community" in messages(refused.value, "")
 
     no_questions = sv.draft(questions=())
     with pytest.raises(ValidationFailed) as refused:
-        transitions.open_survey(evaluator, no_questions, T0)
+        transitions.open_survey(evaluator, no_questions, T0, box_key=BOX_KEY)
     assert "question" in messages(refused.value, "")
 
     late = sv.draft(closes_at=T0 + DAY)
     for now in (T0 + DAY, T0 + 2 * DAY):
         with pytest.raises(ValidationFailed) as refused:
-            transitions.open_survey(evaluator, late, now)
+            transitions.open_survey(evaluator, late, now, box_key=BOX_KEY)
         assert "closing time" in messages(refused.value, "")
     for survey in (empty, no_targets, no_questions, late):
         survey = reloaded(survey)
@@ -50,7 +53,7 @@ def test_a_democratic_evaluation_needs_a_secretary_in_every_community(sv, world,
     winter = make.organization(parent=world["township"], name="Winter")
     survey = sv.draft(kind=SurveyKind.democratic_evaluation, targets=[world["community"], winter])
     with pytest.raises(ValidationFailed) as refused:
-        transitions.open_survey(evaluator, survey, T0)
+        transitions.open_survey(evaluator, survey, T0, box_key=BOX_KEY)
     assert "Winter" in messages(refused.value, "") and "Spring" not in messages(refused.value, "")
     assert reloaded(survey).state == SurveyState.draft
 
@@ -60,11 +63,11 @@ def test_a_democratic_evaluation_needs_a_secretary_in_every_community(sv, world,
     end_term(world["admin"], term, date(2024, 12, 31))
     db.session.commit()
     with pytest.raises(ValidationFailed):
-        transitions.open_survey(evaluator, reloaded(survey), T0)
+        transitions.open_survey(evaluator, reloaded(survey), T0, box_key=BOX_KEY)
 
     # A general survey may ask a community without a secretary.
     general = sv.draft(targets=[winter])
-    transitions.open_survey(evaluator, general, T0)
+    transitions.open_survey(evaluator, general, T0, box_key=BOX_KEY)
     db.session.commit()
     assert reloaded(general).targets[0].term_id is None
 
@@ -77,7 +80,7 @@ def test_open_records_each_community_s_term_and_its_verified_active_residents(sv
     sv.resident(world["other_community"])    # verified, of a community not asked
     make.user((Role.member, spring), username="spring.member")  # works there, lives elsewhere
     survey = sv.draft(kind=SurveyKind.democratic_evaluation)
-    transitions.open_survey(world["evaluator"], survey, T0 + HOUR)
+    transitions.open_survey(world["evaluator"], survey, T0 + HOUR, box_key=BOX_KEY)
     db.session.commit()
 
     survey = reloaded(survey)
@@ -103,7 +106,7 @@ def test_a_survey_goes_from_draft_to_open_to_closed_to_published(sv, world):
     evaluator = world["evaluator"]
     survey = sv.draft()
     assert lifecycle.effective_state(survey, T0) == SurveyState.draft
-    transitions.open_survey(evaluator, survey, T0)
+    transitions.open_survey(evaluator, survey, T0, box_key=BOX_KEY)
     db.session.commit()
     survey = reloaded(survey)
     assert (survey.state, survey.opened_at, survey.opens_at) == (SurveyState.open, T0, T0)
@@ -135,17 +138,18 @@ def test_transitions_out_of_order_are_refused(sv, world):
     with pytest.raises(Conflict):
         transitions.publish_survey(evaluator, survey, T0 + DAY)  # still open
     with pytest.raises(Conflict):
-        transitions.open_survey(evaluator, survey, T0 + DAY)
+        transitions.open_survey(evaluator, survey, T0 + DAY, box_key=BOX_KEY)
     assert reloaded(survey).state == SurveyState.open
 
     transitions.close_survey(evaluator, reloaded(survey), T0 + DAY)
     db.session.commit()
-    for attempt in (transitions.close_survey, transitions.open_survey):
+    for attempt in (transitions.close_survey, partial(transitions.open_survey, box_key=BOX_KEY)):
         with pytest.raises(Conflict):
             attempt(evaluator, reloaded(survey), T0 + 2 * DAY)
     transitions.publish_survey(evaluator, reloaded(survey), T0 + 2 * DAY)
     db.session.commit()
-    for attempt in (transitions.close_survey, transitions.open_survey, transitions.publish_survey):
+    for attempt in (transitions.close_survey, partial(transitions.open_survey, box_key=BOX_KEY),
+                    transitions.publish_survey):
         with pytest.raises(Conflict):
             attempt(evaluator, reloaded(survey), T0 + 3 * DAY)
     assert reloaded(survey).state == SurveyState.published
@@ -185,7 +189,7 @@ def test_closing_by_hand_moves_the_closing_time_forward_only(sv, world):
 def test_a_scheduled_survey_refuses_until_its_opening_time(sv, world):
     opens = T0 + 2 * DAY
     survey = sv.draft(opens_at=opens, closes_at=opens + 7 * DAY)
-    transitions.open_survey(world["evaluator"], survey, T0, immediately=False)
+    transitions.open_survey(world["evaluator"], survey, T0, immediately=False, box_key=BOX_KEY)
     db.session.commit()
     survey = reloaded(survey)
     assert (survey.state, survey.opens_at, survey.opened_at) == (SurveyState.open, opens, T0)
@@ -211,7 +215,7 @@ def test_a_scheduled_survey_refuses_until_its_opening_time(sv, world):
 def test_a_scheduled_survey_can_be_closed_before_or_as_it_opens(sv, world, closed):
     opens = T0 + 2 * DAY
     survey = sv.draft(opens_at=opens, closes_at=opens + 7 * DAY)
-    transitions.open_survey(world["evaluator"], survey, T0, immediately=False)
+    transitions.open_survey(world["evaluator"], survey, T0, immediately=False, box_key=BOX_KEY)
     db.session.commit()
     transitions.close_survey(world["evaluator"], survey, closed)
     db.session.commit()
@@ -226,7 +230,7 @@ def test_a_scheduled_survey_can_be_closed_before_or_as_it_opens(sv, world, close
 
 def test_scheduling_with_an_opening_time_already_past_opens_now(sv, world):
     survey = sv.draft(opens_at=T0 - DAY)
-    transitions.open_survey(world["evaluator"], survey, T0, immediately=False)
+    transitions.open_survey(world["evaluator"], survey, T0, immediately=False, box_key=BOX_KEY)
     db.session.commit()
     assert reloaded(survey).opens_at == T0
 

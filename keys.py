@@ -1,0 +1,46 @@
+"""Keys kept outside the database: given by the environment, or made once into the instance folder."""
+from __future__ import annotations
+
+import base64
+import binascii
+import os
+import secrets
+from pathlib import Path
+
+KEY_BYTES = 32
+
+
+def decode_key(text: str, name: str) -> bytes:
+    """Return the 32 bytes a urlsafe-base64 key stands for, or refuse a malformed one."""
+    try:
+        key = base64.urlsafe_b64decode(text.strip().encode())
+    except (binascii.Error, ValueError):
+        key = b""
+    if len(key) != KEY_BYTES:
+        raise RuntimeError(f"{name} must be {KEY_BYTES} random bytes in urlsafe base64 "
+                           f"(python3 -c 'import base64, os; print(base64.urlsafe_b64encode(os.urandom(32)).decode())').")
+    return key
+
+
+def instance_key(folder: str | Path, name: str, given: str | None) -> bytes:
+    """Return the key given, else the one in `folder/name.key`, made (mode 0600) on first use.
+
+    Made by writing a temporary file and linking it into place, so that workers starting at once
+    agree on one key: the link fails for all but the first, which then read the first one's key.
+    """
+    if given:
+        return decode_key(given, name.upper())
+    path = Path(folder) / f"{name}.key"
+    if not path.exists():
+        Path(folder).mkdir(parents=True, exist_ok=True)
+        draft = path.with_name(f".{path.name}.{secrets.token_hex(8)}")
+        descriptor = os.open(draft, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o600)
+        with os.fdopen(descriptor, "w") as file:
+            file.write(base64.urlsafe_b64encode(secrets.token_bytes(KEY_BYTES)).decode() + "\n")
+        try:
+            os.link(draft, path)
+        except FileExistsError:
+            pass
+        finally:
+            draft.unlink()
+    return decode_key(path.read_text(), str(path))
