@@ -28,11 +28,12 @@ def create_app(config_class: type[config.Config] = config.Config) -> Flask:
     ext.huey.init_app(app)
 
     import i18n
+    import logs
     import security
     import worker
     from accounts import auth, cli as accounts_cli, views as accounts_views, admin_views
     from workflow import category_views, cli as workflow_cli, resident_views, views as workflow_views
-    from surveys import ballot_views, views as survey_views
+    from surveys import ballot_views, privacy_views, views as survey_views
     from evaluation import admin_views as evaluation_admin_views, cli as evaluation_cli, views as evaluation_views
     from demo import cli as demo_cli
     # Task modules register their tasks with the queue and their signal receivers on import.
@@ -43,6 +44,7 @@ def create_app(config_class: type[config.Config] = config.Config) -> Flask:
     ext.babel.init_app(app, locale_selector=i18n.select_locale)
     auth.init_app(app)
     security.init_app(app)
+    logs.init_app(app)
     i18n.init_app(app)
     with app.app_context():
         if ext.db.engine.dialect.name == "sqlite":
@@ -55,6 +57,7 @@ def create_app(config_class: type[config.Config] = config.Config) -> Flask:
     app.register_blueprint(category_views.bp)
     app.register_blueprint(survey_views.bp)
     app.register_blueprint(ballot_views.bp)
+    app.register_blueprint(privacy_views.bp)
     app.register_blueprint(evaluation_views.bp)
     app.register_blueprint(evaluation_admin_views.bp)
     register_error_handlers(app)

@@ -17,8 +17,8 @@ def decode_key(text: str, name: str) -> bytes:
     except (binascii.Error, ValueError):
         key = b""
     if len(key) != KEY_BYTES:
-        raise RuntimeError(f"{name} must be {KEY_BYTES} random bytes in urlsafe base64 "
-                           f"(python3 -c 'import base64, os; print(base64.urlsafe_b64encode(os.urandom(32)).decode())').")
+        make_one = "python3 -c 'import base64, os; print(base64.urlsafe_b64encode(os.urandom(32)).decode())'"
+        raise RuntimeError(f"{name} must be {KEY_BYTES} random bytes in urlsafe base64 ({make_one}).")
     return key
 
 
@@ -29,7 +29,7 @@ def instance_key(folder: str | Path, name: str, given: str | None) -> bytes:
     agree on one key: the link fails for all but the first, which then read the first one's key.
     """
     if given:
-        return decode_key(given, name.upper())
+        return decode_key(given, f"{name.upper()}_KEY")
     path = Path(folder) / f"{name}.key"
     if not path.exists():
         Path(folder).mkdir(parents=True, exist_ok=True)

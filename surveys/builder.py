@@ -67,7 +67,8 @@ def managed_surveys(actor: User) -> list[Survey]:
     return list(db.session.scalars(query.order_by(Survey.opens_at.desc(), Survey.id.desc())))
 
 
-def _check_settings(title: str, opens_at: datetime, closes_at: datetime, min_group_size: int) -> None:
+def _check_settings(title: str, kind: SurveyKind, anonymity: Anonymity, opens_at: datetime, closes_at: datetime,
+                    min_group_size: int) -> None:
     errors = {}
     if not title.strip():
         errors["title"] = [_l("Give the survey a title.")]
@@ -75,6 +76,9 @@ def _check_settings(title: str, opens_at: datetime, closes_at: datetime, min_gro
         errors["closes_at"] = [_l("The survey must close after it opens.")]
     if min_group_size < 3:
         errors["min_group_size"] = [_l("The minimum group size is at least 3, to protect anonymity.")]
+    if kind == SurveyKind.democratic_evaluation and anonymity != Anonymity.anonymous:
+        # Residents judge their own secretary: only a ballot nobody can trace back is a free one.
+        errors["anonymity"] = [_l("A democratic evaluation is always anonymous.")]
     if errors:
         raise ValidationFailed(errors)
 
@@ -88,7 +92,7 @@ def create_survey(
     owner = scope if scope is not None else db.session.get(Organization, owner_organization_id or 0)
     if owner is None:
         raise ValidationFailed({"owner": [_l("Choose the organization that runs the survey.")]})
-    _check_settings(title, opens_at, closes_at, min_group_size)
+    _check_settings(title, kind, anonymity, opens_at, closes_at, min_group_size)
     survey = Survey(
         title=title.strip(), description=description.strip(), kind=kind, anonymity=anonymity, opens_at=opens_at,
         closes_at=closes_at, min_group_size=min_group_size, owner_organization=owner, created_by_id=actor.id,
@@ -110,7 +114,7 @@ def update_survey(
     check_manager("edit_details", actor, survey, now)
     if (anonymity, min_group_size, opens_at) != (survey.anonymity, survey.min_group_size, survey.opens_at):
         check_manager("edit_rules", actor, survey, now)
-    _check_settings(title, opens_at, closes_at, min_group_size)
+    _check_settings(title, survey.kind, anonymity, opens_at, closes_at, min_group_size)
     if survey.is_locked and closes_at <= now:
         raise ValidationFailed({"closes_at": [_l("To close the survey now, use “Close now”.")]})
     survey.title, survey.description = title.strip(), description.strip()

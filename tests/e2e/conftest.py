@@ -56,7 +56,9 @@ def app(tmp_path_factory):
     with app.app_context():
         db.create_all()
         # The same steps as `flask demo seed`; the case demo refreshes the case figures.
-        seed_everything(Path(app.config["UPLOAD_FOLDER"]), app.config["SECRET_KEY"].encode(), app.config["BALLOT_BOX_KEY"])
+        seed_everything(
+            Path(app.config["UPLOAD_FOLDER"]), app.config["SECRET_KEY"].encode(), app.config["BALLOT_BOX_KEY"]
+        )
         db.session.commit()
     yield app
     with app.app_context():
