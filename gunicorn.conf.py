@@ -1,6 +1,11 @@
 """Gunicorn settings, read from the working directory by `gunicorn wsgi:app` and by `make bench`."""
 import gc
 
+#: Access lines name the path without its query (%(U)s, not the request line %(r)s) and leave the
+#: Referer (%(f)s) out, which carries the previous page's query: an invitation code in an old slip's
+#: `/vote?code=…` link must not land in a log file beside the voter's address (docs/operations.md).
+access_log_format = '%(h)s %(l)s %(u)s %(t)s "%(m)s %(U)s %(H)s" %(s)s %(b)s "%(a)s"'
+
 
 def post_worker_init(worker):
     """Keep the loaded app's objects out of the garbage collector's full passes.

@@ -159,7 +159,10 @@ def _code_page(form: CodeForm, status: int, message: str | None = None):
 @bp.route("/vote", methods=["GET", "POST"])
 @code_limit
 def vote():
-    """Take an invitation code, from a slip's QR code or typed in, and lead to its ballot."""
+    """Take an invitation code, typed in or filled from a slip's `/vote#CODE` link, and lead to its ballot.
+
+    Slips printed before the fragment link to `/vote?code=…`, which still works; logs.py redacts it.
+    """
     if request.method == "POST":
         form = CodeForm()
         checked = form.validate_on_submit()

@@ -28,7 +28,8 @@ def _slips(codes: list[str]) -> list[Slip]:
     slips = []
     for code in codes:
         formatted = format_code(code)
-        url = url_for("ballots.vote", code=formatted, _external=True)
+        # The code rides in the fragment, which browsers never send: it stays out of requests and logs.
+        url = url_for("ballots.vote", _anchor=formatted, _external=True)
         qr = segno.make(url, error="m")
         slips.append(Slip(formatted, Markup(qr.svg_inline(scale=QR_SCALE)), qr.symbol_size(scale=QR_SCALE)[0]))
     return slips
