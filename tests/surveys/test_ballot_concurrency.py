@@ -1,10 +1,11 @@
-"""Ballots exactly once under concurrency: sixteen at once, one stored per voter."""
+"""Ballots exactly once under concurrency: sixteen at once, one participation and one envelope per voter."""
 from __future__ import annotations
 
 import threading
 from collections import Counter
 
 import pytest
+import sqlalchemy as sa
 
 import extensions
 from accounts.models import User
@@ -13,8 +14,9 @@ from extensions import db
 from surveys import ballots
 from surveys.ballots import AlreadyParticipated, Voter
 from surveys.codes import find_invitation, format_code
-from surveys.models import Survey, SurveyTarget
-from tests.surveys.conftest import HOUR, T0, answer_key, stored_counts
+from surveys.models import BallotAnswer, Envelope, Survey, SurveyTarget
+from surveys.tasks import run_tally
+from tests.surveys.conftest import DAY, HOUR, T0, answer_key, stored_counts
 from tests.surveys.rollups import rollup_counts
 
 
@@ -95,13 +97,33 @@ def test_sixteen_concurrent_ballots_with_one_code_store_one(sv, world, app, prec
     check_one_ballot_stored(survey_id, community_id)
 
 
+def envelopes() -> int:
+    return db.session.scalar(sa.select(sa.func.count()).select_from(Envelope))
+
+
+def counted(survey_id: int) -> Survey:
+    """Run the tally after the survey's closing time, as the queue would, and return the survey."""
+    run_tally(survey_id, T0 + 8 * DAY)
+    db.session.expire_all()
+    return db.session.get(Survey, survey_id)
+
+
 def check_one_ballot_stored(survey_id: int, community_id: int) -> None:
     survey = db.session.get(Survey, survey_id)
+    # While open: one participation, one turnout count, one sealed envelope; nothing readable.
     counts = stored_counts()
-    assert (counts["ballots"], counts["participations"], counts["target_ballots"]) == (1, 1, 1)
+    assert (envelopes(), counts["participations"], counts["target_ballots"]) == (1, 1, 1)
+    assert (counts["ballots"], counts["answers"], counts["rollup_rows"]) == (0, 0, 0)
+    assert db.session.get(SurveyTarget, (survey_id, community_id)).ballots == 1
+    # The tally makes the one envelope one ballot, with the answers given.
+    survey = counted(survey_id)
+    counts = stored_counts()
+    assert (envelopes(), counts["ballots"], counts["participations"], counts["target_ballots"]) == (0, 1, 1, 1)
     assert counts["answers"] == counts["rollup_votes"] == len(survey.questions)
     assert set(rollup_counts(survey).values()) == {1}
-    assert db.session.get(SurveyTarget, (survey_id, community_id)).ballots == 1
+    given = {q.id: (q.option_values() or ("Clean streets.",))[-1] for q in survey.questions}
+    stored = db.session.execute(sa.select(BallotAnswer.question_id, BallotAnswer.value, BallotAnswer.text)).all()
+    assert {question_id: value or text for question_id, value, text in stored} == given
 
 
 def test_concurrent_ballots_of_different_voters_all_count(sv, world, app):
@@ -121,7 +143,11 @@ def test_concurrent_ballots_of_different_voters_all_count(sv, world, app):
                                                answer_key(survey_.questions[2]): "3"}, T0 + HOUR)
 
     assert race(app, submit) == {"stored": RACERS}
-    survey = db.session.get(Survey, survey_id)
+    assert envelopes() == RACERS and stored_counts()["participations"] == RACERS
+    assert db.session.get(SurveyTarget, (survey_id, spring)).ballots == RACERS
+    assert rollup_counts(db.session.get(Survey, survey_id)) == {}  # nothing readable before the count
+    survey = counted(survey_id)
     assert rollup_counts(survey) == {(spring, survey.questions[0].id, "satisfied"): RACERS,
                                      (spring, survey.questions[2].id, "3"): RACERS}
+    assert (envelopes(), stored_counts()["ballots"]) == (0, RACERS)
     assert db.session.get(SurveyTarget, (survey_id, spring)).ballots == RACERS
