@@ -211,7 +211,7 @@ def test_the_tally_command_counts_a_closed_survey_and_explains_a_refusal(app, sv
     assert result.output == f"Survey {survey.id} counted: 6 ballot(s) in 2 community(ies).\n"
     check_counted(survey, given, reloaded(survey).counted_at)
     again = runner.invoke(args=["surveys", "tally", str(survey.id)])
-    assert (again.exit_code, again.output) == (0, f"Survey {survey.id} counted: 0 ballot(s) in 0 community(ies).\n")
+    assert again.exit_code == 0 and again.output.startswith(f"Survey {survey.id} was counted already, at ")
 
     unknown = runner.invoke(args=["surveys", "tally", "999999"])
     assert unknown.exit_code == 1 and "There is no such survey." in unknown.output
@@ -282,3 +282,23 @@ def test_results_are_published_only_once_counted(app, sv, world):
     survey = reloaded(survey)
     assert survey.state == SurveyState.published and survey.published_at is not None
     assert survey.counted_at == T0 + 2 * DAY
+
+
+def test_an_envelope_that_does_not_open_holds_back_only_its_survey_and_the_command_says_what_to_check(app, sv,
+                                                                                                       world):
+    broken, whole = sv.opened(title="Broken"), sv.opened(title="Whole")
+    spring = world["community"]
+    for survey in (broken, whole):
+        for code in sv.codes(survey, spring, 2):
+            sv.vote(reloaded(survey), sv.by_code(reloaded(survey), code))
+    tampered = db.session.scalars(sa.select(Envelope).where(Envelope.survey_id == broken.id)).first()
+    tampered.sealed = tampered.sealed[:-1] + bytes([tampered.sealed[-1] ^ 1])
+    db.session.commit()
+
+    tally_closed_surveys()
+
+    assert reloaded(whole).counted_at is not None and envelopes(whole) == 0
+    assert reloaded(broken).counted_at is None and envelopes(broken) == 2
+    result = app.test_cli_runner().invoke(args=["surveys", "tally", str(broken.id)])
+    assert result.exit_code != 0 and "does not open" in result.output and "BALLOT_KEY" in result.output
+    assert envelopes(broken) == 2
