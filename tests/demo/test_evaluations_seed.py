@@ -13,7 +13,7 @@ from extensions import db
 from surveys.ballots import ANSWERED, Voter, has_participated
 from surveys.codes import find_invitation
 from surveys.lifecycle import Phase, phase
-from surveys.models import Participation, QuestionType, Survey, SurveyKind, SurveyState
+from surveys.models import Ballot, Envelope, Participation, QuestionType, Survey, SurveyKind, SurveyState
 from tests.surveys.rollups import rebuild_rollups, rollup_counts
 
 CODE_LINE = re.compile(r"^  (\S+)\s+([A-Z2-9]{4}-[A-Z2-9]{4})$", re.MULTILINE)
@@ -33,6 +33,13 @@ def overall(survey: Survey, community: str) -> tuple[int, int, int]:
                  for option in ("satisfied", "basically_satisfied", "dissatisfied"))
 
 
+def per_community(model, survey: Survey) -> dict[int, int]:
+    """Return how many rows of the table (envelopes, ballots, participations) the survey has, by community."""
+    return dict(db.session.execute(
+        sa.select(model.organization_id, sa.func.count()).where(model.survey_id == survey.id)
+        .group_by(model.organization_id)).all())
+
+
 def test_demo_seed_runs_surveys_and_prints_unused_codes(app):
     runner = app.test_cli_runner()
     result = runner.invoke(args=["demo", "seed"])
@@ -47,7 +54,17 @@ def test_demo_seed_runs_surveys_and_prints_unused_codes(app):
         start = survey.opens_at
         assert survey.title == f"{start.year}年第{'一二三四'[(start.month - 1) // 3]}季度党组织书记民主评议"
     assert phase(current, now) is Phase.open and current.owner_organization.name == "东湖街道党工委"
-    for survey in (earlier, later, current):
+    for survey in (earlier, later):
+        # Published from the tally: every envelope became one ballot, and the survey's key is gone.
+        assert survey.counted_at is not None and survey.counted_at < survey.published_at
+        assert survey.sealed_private_key is None and per_community(Envelope, survey) == {}
+        assert per_community(Ballot, survey) == per_community(Participation, survey) == \
+            {t.organization_id: t.ballots for t in survey.targets if t.ballots}
+    # The open survey's ballots are still sealed: nothing counted.
+    assert current.counted_at is None and current.sealed_private_key is not None
+    assert per_community(Envelope, current) == per_community(Participation, current) != {}
+    assert (per_community(Ballot, current), rollup_counts(current)) == ({}, {})
+    for survey in (earlier, later):
         counts = rollup_counts(survey)
         rebuild_rollups(survey)
         assert rollup_counts(survey) == counts

@@ -136,12 +136,13 @@ def test_code_from_the_printed_sheet_gives_one_ballot(
     assert len(set(sheet_codes)) == 3
     code = sheet_codes[0]
     # The page shows each slip's ballot link only as a QR code: build the link and check the slip draws it.
-    link = f"/vote?code={code}"
+    link = f"/vote#{code}"
     assert slips.first.locator("svg path").get_attribute("d") == qr_drawing(base_url + link)
 
-    # Someone without an account follows the slip's link: the code leaves the address bar at once.
+    # Someone without an account follows the slip's link: the code, in the fragment, is never sent.
     voter = new_page()
     voter.goto(link)
+    voter.get_by_role("button", name=tr("Continue to the survey")).click()
     expect(voter).to_have_url(re.compile(r"/vote/\d+$"))
     assert code not in voter.url
     assert_ballot_page(voter, tr, "en", title, name_of, check_a11y, duplicate_ids)
@@ -154,8 +155,10 @@ def test_code_from_the_printed_sheet_gives_one_ballot(
         tr("Your answers were received. They count once, and cannot be changed.", "zh_Hans"))
 
     # The same slip again: refused, nothing stored twice.
-    response = voter.goto(link)
-    assert response.status == 409
+    voter.goto(link)
+    with voter.expect_response(lambda r: r.request.method == "POST") as again:
+        voter.get_by_role("button", name=tr("Continue to the survey", "zh_Hans")).click()
+    assert again.value.status == 409
     expect(voter.get_by_text(tr("This code has already been used: each code gives one ballot.", "zh_Hans"))
            ).to_be_visible()
     check_a11y(voter)
@@ -172,6 +175,14 @@ def test_code_from_the_printed_sheet_gives_one_ballot(
     page.goto(survey_url)
     row = page.get_by_role("region", name=tr("Participation"), exact=True).get_by_role("row").filter(
         has_text=COMMUNITY)
+    expect(row.get_by_role("cell").nth(1)).to_have_text("1")
+
+    # Closing it queues the tally, which opens the sealed ballots: the results may then be published.
+    page.once("dialog", lambda dialog: dialog.accept())
+    page.get_by_role("button", name=tr("Close now"), exact=True).click()
+    expect(page.get_by_text(tr("The survey takes no more answers. Publish it when its results may be seen."))
+           ).to_be_visible()
+    expect(page.get_by_role("button", name=tr("Publish"), exact=True)).to_be_visible()
     expect(row.get_by_role("cell").nth(1)).to_have_text("1")
 
 

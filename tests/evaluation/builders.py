@@ -1,18 +1,21 @@
 """Democratic evaluations with results, built through the survey services, and how the evaluation's tests read them."""
 from __future__ import annotations
 
+import random
 from datetime import datetime, timedelta
 
 from accounts.models import Role
 from evaluation.models import COMPONENTS
 from evaluation.table import evaluation_table
 from extensions import db
-from tests.conftest import BOX_KEY
 from surveys.ballots import Voter, submit_ballot
 from surveys.builder import create_survey, set_targets
 from surveys.codes import find_invitation, generate_codes
 from surveys.models import Anonymity, QuestionType, Rollup, Survey, SurveyKind, SurveyTarget
+from surveys.tally import needs_counting
+from surveys.tasks import run_tally
 from surveys.transitions import close_survey, open_survey, publish_survey
+from tests.conftest import BOX_KEY
 
 T0 = datetime(2025, 6, 2, 9, 0)
 DAY = timedelta(days=1)
@@ -27,6 +30,17 @@ def table(actor, survey, **kwargs):
 
 def row_of(result, community):
     return next(r for r in result.rows if r.organization.id == community.id)
+
+
+def count(survey_id: int, now: datetime) -> None:
+    """Run the tally of a survey that has stopped taking answers, shuffling reproducibly."""
+    run_tally(survey_id, now, random.Random(survey_id))
+
+
+def count_due(now: datetime) -> None:
+    """Count every survey past its closing time, as the periodic task does, on a fixed clock."""
+    for survey_id in needs_counting(now):
+        count(survey_id, now)
 
 
 class Evaluations:
@@ -75,7 +89,10 @@ class Evaluations:
         db.session.commit()
 
     def close(self, survey: Survey, publish: bool = False) -> Survey:
+        """Close the survey at its closing time and count it, as the queue does; publish it if asked."""
         close_survey(self.world["admin"], survey, survey.closes_at)
+        db.session.commit()
+        count(survey.id, survey.closes_at)
         if publish:
             publish_survey(self.world["admin"], survey, survey.closes_at + DAY)
         db.session.commit()

@@ -11,6 +11,7 @@ from evaluation import settings
 from evaluation.models import COMPONENTS, EvaluationSettings, ResultSettings
 from extensions import db
 from surveys.transitions import close_survey, publish_survey
+from tests.evaluation.builders import count
 from tests.helpers import duplicate_ids, soup
 
 URL = "/admin/evaluation/settings"
@@ -214,7 +215,10 @@ def test_theta_near_its_bounds_is_accepted_in_lowest_terms(admin, numerator, den
 
 def test_published_results_keep_the_settings_recorded_at_publication(admin, world, survey):
     now = utcnow()
-    publish_survey(world["admin"], close_survey(world["admin"], survey, now), now)
+    close_survey(world["admin"], survey, now)
+    db.session.commit()
+    count(survey.id, now)
+    publish_survey(world["admin"], survey, now)
     db.session.commit()
 
     changed = form_data(theta_numerator="1", theta_denominator="2", shrink_m="3", weight_survey_satisfaction="0.7",

@@ -12,10 +12,11 @@ import sqlalchemy as sa
 from evaluation.report import secretary_report
 from evaluation.table import evaluation_table
 from extensions import db
-from surveys.models import Survey
+from surveys.models import Envelope, Survey
 from tests.evaluation.builders import DAY, LATER, T0
 
-BALLOT_TABLES = ("survey_ballots", "survey_ballot_answers")
+#: Where answers are kept: sealed while the survey is open, as ballots once counted.
+BALLOT_TABLES = ("survey_envelopes", "survey_ballots", "survey_ballot_answers")
 
 
 @contextmanager
@@ -91,6 +92,7 @@ def test_the_live_participation_table_never_reads_ballots(ev, world):
     for _ in range(3):
         ev.ballot(survey, spring)
     db.session.expire_all()
+    assert db.session.scalar(sa.select(sa.func.count()).select_from(Envelope)) == 3  # sealed, still to be counted
 
     with captured_selects() as selects:
         evaluation_table(world["evaluator"], db.session.get(Survey, survey.id), live_participation=True,

@@ -10,7 +10,7 @@ from evaluation.results import Hidden, get_result_survey, surveys_in_progress, s
 from extensions import db
 from surveys.builder import create_survey
 from surveys.models import Anonymity, SurveyKind
-from tests.evaluation.builders import DAY, LATER, T0, row_of, table
+from tests.evaluation.builders import DAY, LATER, T0, count_due, row_of, table
 
 
 # --- privacy -------------------------------------------------------------------------------
@@ -135,13 +135,15 @@ def test_surveys_with_results_are_closed_evaluations_newest_first(ev, world, sur
     spring = world["community"]
     older = ev.close(ev.survey([spring], title="Older", opens_at=T0 - 90 * DAY))
     newer = ev.close(ev.survey([spring], title="Newer", opens_at=T0))
-    # Open by state, but past its closing time: its results are due.
+    # Open by state, but past its closing time: its results are due once the periodic tally has counted it.
     lapsed = ev.survey([spring], title="Lapsed", opens_at=T0 + 10 * DAY)
     general = create_survey(
         world["evaluator"], title="General", description="", kind=SurveyKind.general,
         anonymity=Anonymity.anonymous, opens_at=T0, closes_at=T0 + DAY, min_group_size=5, owner_organization_id=None,
     )
     db.session.commit()
+    assert surveys_with_results(world["evaluator"], LATER) == [newer, older]
+    count_due(LATER)
 
     listed = surveys_with_results(world["evaluator"], LATER)
 

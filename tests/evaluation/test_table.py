@@ -9,11 +9,13 @@ import sqlalchemy as sa
 from errors import Conflict, ValidationFailed
 from evaluation import case_figures, scoring
 from evaluation.models import COMPONENTS, CaseFigure
+from evaluation.results import surveys_with_results
 from evaluation.table import evaluation_table
 from extensions import db
 from surveys.builder import create_survey, set_targets
-from surveys.models import Anonymity, Survey, SurveyKind
-from tests.evaluation.builders import DAY, EQUAL, T0, row_of, table
+from surveys.models import Anonymity, Ballot, Survey, SurveyKind
+from surveys.transitions import close_survey
+from tests.evaluation.builders import DAY, EQUAL, LATER, T0, count, row_of, table
 
 
 # --- the figures ---------------------------------------------------------------------------
@@ -138,6 +140,25 @@ def test_an_open_survey_shows_only_participation_and_only_when_asked(ev, world, 
     assert result.totals[0].rating is None
 
 
+def test_a_closed_survey_has_results_only_once_its_ballots_are_counted(ev, world):
+    spring = world["community"]
+    survey = ev.survey([spring])
+    for rating in ("satisfied", "satisfied", "basically_satisfied", "dissatisfied", "satisfied"):
+        ev.ballot(survey, spring, rating=rating)
+    close_survey(world["admin"], survey, survey.closes_at)
+    db.session.commit()
+
+    with pytest.raises(Conflict) as refused:
+        table(world["evaluator"], survey)
+    assert "being counted" in str(refused.value.message)
+    assert survey not in surveys_with_results(world["evaluator"], LATER)
+    count(survey.id, survey.closes_at)
+
+    row, = table(world["evaluator"], survey).rows
+    assert (row.ballots, row.rating.n, row.rating.satisfied, row.rating.dissatisfied) == (5, 5, 3, 1)
+    assert surveys_with_results(world["evaluator"], LATER) == [survey]
+
+
 def test_a_draft_has_no_table(ev, world):
     survey = create_survey(
         world["evaluator"], title="Draft", description="", kind=SurveyKind.democratic_evaluation,
@@ -179,9 +200,11 @@ def test_sorting_and_bad_sort_keys(ev, world):
 
 def test_the_table_never_reads_ballots(ev, world, survey):
     closed, *_ = ev.three_communities()
-    # Real ballots exist (in another survey), so a query that read them would have rows to find.
+    # Real ballots exist (in another survey, counted), so a query that read them would have rows to find.
     for _ in range(3):
         ev.ballot(survey, world["community"], now=survey.opens_at + DAY)
+    ev.close(survey)
+    assert db.session.scalar(sa.select(sa.func.count()).select_from(Ballot)) == 3
     db.session.expire_all()
     statements: list[tuple[str, object]] = []
 
@@ -199,7 +222,7 @@ def test_the_table_never_reads_ballots(ev, world, survey):
     selects = [(s, p) for s, p in statements if s.lstrip().upper().startswith("SELECT")]
     assert selects
     for statement, _ in statements:
-        assert "survey_ballot" not in statement.lower(), statement
+        assert "survey_ballot" not in statement.lower() and "survey_envelopes" not in statement.lower(), statement
     connection = db.session.connection()
     for statement, parameters in selects:
         if engine.dialect.name == "sqlite":

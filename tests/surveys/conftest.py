@@ -1,6 +1,7 @@
 """Survey fixtures: a fixed clock, a second community in the evaluator's township, verified residents."""
 from __future__ import annotations
 
+import random
 from datetime import date, datetime, timedelta
 
 import pytest
@@ -9,14 +10,15 @@ import sqlalchemy as sa
 from accounts.models import RegisterEntry, Role
 from errors import ValidationFailed
 from extensions import db
-from tests.conftest import BOX_KEY
 from surveys import builder, lifecycle, transitions
 from surveys.ballots import Voter, submit_ballot
 from surveys.codes import find_invitation, generate_codes
 from surveys.models import (
-    Anonymity, Ballot, BallotAnswer, Invitation, Participation, Question, QuestionType, Rollup, Survey, SurveyKind,
-    SurveyTarget,
+    Anonymity, Ballot, BallotAnswer, Envelope, Invitation, Participation, Question, QuestionType, Rollup, Survey,
+    SurveyKind, SurveyTarget,
 )
+from surveys.tasks import run_tally
+from tests.conftest import BOX_KEY
 
 #: A fixed "now"; surveys open at T0 and close a week later unless a test says otherwise.
 T0 = datetime(2025, 6, 2, 9, 0)
@@ -69,9 +71,10 @@ def refusal(survey, now: datetime) -> lifecycle.Refused | None:
 
 
 def stored_counts() -> dict[str, int]:
-    """Return how many ballots, answers, participations and rollup votes the database holds, all surveys."""
+    """Return how many envelopes, ballots, answers, participations and rollup votes the database holds, all surveys."""
     count = lambda model: db.session.scalar(sa.select(sa.func.count()).select_from(model))  # noqa: E731
     return {
+        "envelopes": count(Envelope),
         "ballots": count(Ballot),
         "answers": count(BallotAnswer),
         "participations": count(Participation),
@@ -80,6 +83,15 @@ def stored_counts() -> dict[str, int]:
         "target_ballots": db.session.scalar(sa.select(sa.func.coalesce(sa.func.sum(SurveyTarget.ballots), 0))),
         "invitations": count(Invitation),
     }
+
+
+def count(survey: Survey, now: datetime | None = None) -> Survey:
+    """Run the tally of a survey that takes no more answers, as the queue would (by default at its closing time).
+
+    The shuffle is seeded, so that a failing test fails the same way again; return the survey reloaded.
+    """
+    run_tally(survey.id, now or survey.closes_at, random.Random(survey.id))
+    return reloaded(survey)
 
 
 class Surveys:

@@ -17,7 +17,8 @@ from db import utcnow
 from extensions import db
 from surveys import builder, transitions
 from surveys.codes import format_code, generate_codes
-from surveys.models import Anonymity, Ballot, Participation, QuestionType, Survey, SurveyKind, SurveyTarget
+from surveys.models import Anonymity, Ballot, Envelope, Participation, QuestionType, Survey, SurveyKind, SurveyTarget
+from surveys.tasks import run_tally
 from tests.conftest import BOX_KEY, Client
 from tests.helpers import duplicate_ids, soup
 from tests.surveys.rollups import rollup_counts
@@ -74,11 +75,25 @@ def codes_for(app, world, survey: Survey, count: int = 1) -> list[str]:
     return codes
 
 
-def counts(survey: Survey) -> tuple[int, int]:
+def stored(survey: Survey) -> tuple[int, int]:
+    """Return (envelopes, ballots) of the survey: sealed while it is open, ballots once counted (or identified)."""
+    envelopes = db.session.scalar(select(func.count()).select_from(Envelope).where(Envelope.survey_id == survey.id))
     ballots = db.session.scalar(select(func.count()).select_from(Ballot).where(Ballot.survey_id == survey.id))
+    return envelopes, ballots
+
+
+def counts(survey: Survey) -> tuple[int, int]:
+    """Return (ballots taken, sealed or not, participations)."""
     participations = db.session.scalar(
         select(func.count()).select_from(Participation).where(Participation.survey_id == survey.id))
-    return ballots, participations
+    return sum(stored(survey)), participations
+
+
+def close_and_count(world, survey: Survey) -> None:
+    """Close the survey now and run its tally, as closing it on its page does."""
+    transitions.close_survey(world["evaluator"], db.session.get(Survey, survey.id), utcnow())
+    db.session.commit()
+    run_tally(survey.id, utcnow())
 
 
 def target_of(survey: Survey, world) -> SurveyTarget:
@@ -121,7 +136,10 @@ def test_ballot_page_names_the_secretary_and_explains_anonymity(client, world, v
     html = soup(page)
     subject = html.find(class_="ballot-subject").get_text()
     assert world["member"].name in subject and "Spring" in subject
-    assert "nobody, administrators included, can see how you answered" in html.get_text()
+    privacy = html.find(class_="ballot-privacy")
+    assert "nobody, administrators included and even with the whole database and its logs, can tell which " \
+        "answers are yours" in " ".join(privacy.get_text().split())
+    assert privacy.find("a", href="/privacy/ballots")
     fieldsets = html.find_all("fieldset", class_="ballot-question")
     assert [f["id"] for f in fieldsets] == [f"q{q.id}-group" for q in survey.questions]
     assert all(f.find("legend") for f in fieldsets)
@@ -143,11 +161,15 @@ def test_vote_by_account(client, world, voter):
     assert "Keep it up." not in thanks.get_data(as_text=True)
     assert counts(survey) == (1, 1)
     assert target_of(survey, world).ballots == 1
+    # Sealed while the survey is open: nothing counted yet.
+    assert stored(survey) == (1, 0) and rollup_counts(survey) == {}
+    participation = db.session.scalar(select(Participation).where(Participation.survey_id == survey.id))
+    assert participation.resident_id == voter.id and participation.ballot_id is None
+    close_and_count(world, survey)
+    assert stored(survey) == (0, 1)
     rollups = rollup_counts(survey)
     assert sum(rollups.values()) == len(survey.questions)
     assert rollups[(world["community"].id, survey.questions[0].id, "satisfied")] == 1
-    participation = db.session.scalar(select(Participation).where(Participation.survey_id == survey.id))
-    assert participation.resident_id == voter.id and participation.ballot_id is None
 
 
 def test_second_vote_is_refused_as_already_taken_part(client, world, voter):
@@ -271,11 +293,14 @@ def test_satisfaction_survey_shows_likert_ends_and_choices(client, world, voter)
 
 
 def test_identified_survey_says_so_and_links_the_ballot(client, world, voter):
-    survey = make_survey(world, anonymity=Anonymity.identified)
+    # A democratic evaluation is always anonymous; a satisfaction survey may be identified.
+    survey = make_survey(world, kind=SurveyKind.service_satisfaction, anonymity=Anonymity.identified)
     assert "not anonymous" in client.get(ballot_url(survey)).get_data(as_text=True)
     assert client.post(ballot_url(survey), full_answers(survey)).status_code == 303
     participation = db.session.scalar(select(Participation).where(Participation.survey_id == survey.id))
-    assert participation.ballot_id is not None
+    # Stored as given, not sealed, and linked to who gave it.
+    assert stored(survey) == (0, 1)
+    assert db.session.get(Ballot, participation.ballot_id).survey_id == survey.id
 
 
 @pytest.mark.parametrize("locale", ["en", "zh_Hans"])
@@ -429,11 +454,15 @@ def test_a_ballot_reads_the_voter_and_the_survey_s_row_then_writes(app, client, 
     by_code = statements_of(lambda: anonymous.post(code_url, {**answers, "code": code}))
     for statements, voter_table in ((by_account, "users"), (by_code, "survey_invitations")):
         described = "\n".join(statements)
-        assert len(statements) == 7, described
+        # Two reads, then the participation, the turnout count and the sealed envelope: no ballot, answer or rollup.
+        assert len(statements) == 5, described
         assert {f"FROM {voter_table}", "FROM surveys"} <= {f"FROM {s.split(' FROM ')[1].split()[0]}"
                                                           for s in statements[:2]}, described
-        assert [s.split()[0] for s in statements[2:]] == ["INSERT"] * 4 + ["UPDATE"], described
-    assert counts(survey) == (3, 3)
+        assert [s.split()[:3] for s in statements[2:]] == [
+            ["INSERT", "INTO", "survey_participations"], ["UPDATE", "survey_targets", "SET"],
+            ["INSERT", "INTO", "survey_envelopes"],
+        ], described
+    assert counts(survey) == (3, 3) and stored(survey) == (3, 0)
 
 
 def test_a_survey_closed_after_its_first_ballots_refuses_the_next(client, world, voter, make):
@@ -478,6 +507,8 @@ def test_concurrent_submits_by_one_resident_store_one_ballot(app, world, make):
     assert all("already taken part" in r.get_data(as_text=True) for r in responses if r.status_code == 409)
     assert counts(survey) == (1, 1)
     assert target_of(survey, world).ballots == 1
+    close_and_count(world, survey)
+    assert stored(survey) == (0, 1)
     assert max(rollup_counts(survey).values()) == 1
 
 

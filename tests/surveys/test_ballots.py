@@ -11,12 +11,15 @@ from hypothesis import strategies as st
 
 from errors import PermissionDenied, ValidationFailed
 from extensions import db
-from surveys import ballots
+from surveys import ballots, sealing, tally
 from surveys.ballots import AlreadyParticipated, Voter
 from surveys.models import (
-    DONT_KNOW, Anonymity, Ballot, BallotAnswer, Invitation, Participation, QuestionType, Rollup, Survey, SurveyTarget,
+    DONT_KNOW, Anonymity, Ballot, Envelope, Participation, QuestionType, Rollup, Survey, SurveyTarget,
 )
-from tests.surveys.conftest import DAY, HOUR, T0, answer_key, reloaded, stored_counts, target_of
+from tests.conftest import BOX_KEY
+from tests.surveys.conftest import (
+    DAY, GENERAL_QUESTIONS, HOUR, T0, answer_key, count, reloaded, stored_counts, target_of,
+)
 from tests.surveys.rollups import rebuild_rollups, rollup_counts
 
 
@@ -105,7 +108,7 @@ def test_bad_answers_are_refused_beside_their_question_and_nothing_is_stored(sv,
             ballots.submit_ballot(survey, Voter(resident=world["voter"]), answers, T0 + HOUR)
         assert set(refused.value.errors) == {""} and "does not match" in refused.value.message
     db.session.rollback()
-    assert stored_counts()["ballots"] == 1
+    assert (stored_counts()["envelopes"], stored_counts()["participations"]) == (1, 1)  # the summer voter's
     assert not ballots.has_participated(survey, Voter(resident=world["voter"]))
 
 
@@ -115,6 +118,8 @@ def test_don_t_know_counts_where_offered_and_optional_questions_may_stay_empty(s
     answers = {answer_key(rating): DONT_KNOW, answer_key(grade): "", answer_key(likert): "5", answer_key(text): "  "}
     assert check_answers(survey, answers) == {rating.id: DONT_KNOW, likert.id: "5"}
     sv.vote(survey, world["voter"], answers)
+    assert (rollup_counts(survey), stored_counts()["envelopes"]) == ({}, 1)  # sealed until the tally
+    survey = count(survey)
     assert rollup_counts(survey) == {
         (world["community"].id, rating.id, DONT_KNOW): 1, (world["community"].id, likert.id, "5"): 1,
     }
@@ -131,42 +136,61 @@ def test_don_t_know_counts_where_offered_and_optional_questions_may_stay_empty(s
     assert check_answers(plain, {answer_key(plain.questions[0]): "dissatisfied"})
 
 
-def test_a_ballot_writes_one_participation_one_ballot_its_rollups_and_the_turnout(sv, world):
+def test_a_ballot_writes_its_participation_turnout_and_envelope_and_the_tally_its_ballot_and_rollups(sv, world):
     survey = sv.opened()
     rating, grade, likert, choice, text = survey.questions
+    spring = world["community"].id
     before = stored_counts()
     answers = {answer_key(rating): "basically_satisfied", answer_key(grade): "excellent", answer_key(likert): "4",
                answer_key(choice): "2", answer_key(text): "  The bins are full on Mondays.  "}
     ballot = sv.vote(survey, world["voter"], answers, now=T0 + 3 * HOUR)
     db.session.expire_all()
 
+    # While the survey is open: who took part and the turnout, and the answers only sealed.
     after = stored_counts()
     assert {k: after[k] - before[k] for k in after} == {
-        "ballots": 1, "answers": 5, "participations": 1, "rollup_rows": 5, "rollup_votes": 5, "target_ballots": 1,
-        "invitations": 0,
+        "envelopes": 1, "ballots": 0, "answers": 0, "participations": 1, "rollup_rows": 0, "rollup_votes": 0,
+        "target_ballots": 1, "invitations": 0,
     }
     participation = db.session.scalars(sa.select(Participation)).one()
     assert (participation.survey_id, participation.resident_id, participation.invitation_id) == (
         survey.id, world["voter"].id, None)
     assert (participation.organization_id, participation.day, participation.ballot_id) == (
-        world["community"].id, date(2025, 6, 2), None)  # anonymous: no link to the ballot
-    ballot = db.session.get(Ballot, ballot.id)
-    assert (ballot.survey_id, ballot.organization_id, ballot.day) == (survey.id, world["community"].id, date(2025, 6, 2))
-    assert {(a.question_id, a.value, a.text) for a in ballot.answers} == {
-        (rating.id, "basically_satisfied", None), (grade.id, "excellent", None), (likert.id, "4", None),
-        (choice.id, "2", None), (text.id, None, "The bins are full on Mondays."),
-    }
-    spring = world["community"].id
-    assert rollup_counts(survey) == {
-        (spring, rating.id, "basically_satisfied"): 1, (spring, grade.id, "excellent"): 1,
-        (spring, likert.id, "4"): 1, (spring, choice.id, "2"): 1, (spring, text.id, ballots.ANSWERED): 1,
-    }
+        spring, date(2025, 6, 2), None)  # anonymous: no link to the ballot
+    envelope = db.session.scalars(sa.select(Envelope)).one()
+    assert (envelope.id, envelope.survey_id, envelope.organization_id, ballot.sealed) == (
+        ballot.id, survey.id, spring, True)
+    given = {rating.id: "basically_satisfied", grade.id: "excellent", likert.id: "4", choice.id: "2",
+             text.id: "The bins are full on Mondays."}
+    assert b"Mondays" not in envelope.sealed
+    assert sealing.open_envelope(tally.opener_for(survey, BOX_KEY), survey.id, spring, envelope.sealed) == given
+    assert rollup_counts(survey) == {}
     assert (target_of(survey, world["community"]).ballots, target_of(survey, world["summer"]).ballots) == (1, 0)
 
-    # A second ballot on the same options adds to the same rows.
+    # A second ballot on the same options: a second envelope, counted in the turnout at once.
     sv.vote(survey, sv.resident(world["community"]), answers)
-    assert set(rollup_counts(survey).values()) == {2}
+    assert stored_counts()["envelopes"] == before["envelopes"] + 2
     assert target_of(reloaded(survey), world["community"]).ballots == 2
+
+    # The tally makes each envelope a ballot with the answers given, and the rollups add them up in the same rows.
+    survey = count(survey)
+    after = stored_counts()
+    assert {k: after[k] - before[k] for k in after} == {
+        "envelopes": 0, "ballots": 2, "answers": 10, "participations": 2, "rollup_rows": 5, "rollup_votes": 10,
+        "target_ballots": 2, "invitations": 0,
+    }
+    for ballot in db.session.scalars(sa.select(Ballot)):
+        assert (ballot.survey_id, ballot.organization_id) == (survey.id, spring)
+        assert {(a.question_id, a.value, a.text) for a in ballot.answers} == {
+            (rating.id, "basically_satisfied", None), (grade.id, "excellent", None), (likert.id, "4", None),
+            (choice.id, "2", None), (text.id, None, "The bins are full on Mondays."),
+        }
+    assert rollup_counts(survey) == {
+        (spring, rating.id, "basically_satisfied"): 2, (spring, grade.id, "excellent"): 2,
+        (spring, likert.id, "4"): 2, (spring, choice.id, "2"): 2, (spring, text.id, ballots.ANSWERED): 2,
+    }
+    assert {p.ballot_id for p in db.session.scalars(sa.select(Participation))} == {None}
+    assert (target_of(survey, world["community"]).ballots, target_of(survey, world["summer"]).ballots) == (2, 0)
 
 
 def test_an_identified_survey_links_the_participation_to_its_ballot(sv, world):
@@ -190,7 +214,7 @@ def test_a_ballot_is_one_transaction_and_rolling_back_leaves_nothing(sv, world, 
     assert target_of(survey, world["community"]).ballots == 0
     assert not ballots.has_participated(survey, voter)
     sv.vote(survey, voter)  # the voter may still answer
-    assert stored_counts()["ballots"] == before["ballots"] + 1
+    assert stored_counts()["envelopes"] == before["envelopes"] + 1
 
 
 
@@ -207,72 +231,63 @@ ANSWER_CHOICES = {
 
 @st.composite
 def ballot_draws(draw, questions):
-    """Draw (community index, by code, answers) with an answer to each required question and maybe the others."""
+    """Draw (community index, by code, answers by question position) answering each required question, maybe others."""
     answers = {}
-    for key, qtype, required in questions:
+    for position, qtype, required in questions:
         if required or draw(st.booleans()):
-            answers[key] = draw(st.sampled_from(ANSWER_CHOICES[qtype]))
+            answers[position] = draw(st.sampled_from(ANSWER_CHOICES[qtype]))
     return draw(st.integers(0, 1)), draw(st.booleans()), answers
 
 
-def reset(survey: Survey) -> None:
-    """Remove a survey's ballots, participations, codes and counts, to start an example afresh."""
-    survey_id = survey.id
-    db.session.execute(sa.delete(Rollup).where(Rollup.survey_id == survey_id))
-    db.session.execute(sa.delete(BallotAnswer).where(BallotAnswer.ballot_id.in_(
-        sa.select(Ballot.id).where(Ballot.survey_id == survey_id))))
-    db.session.execute(sa.delete(Participation).where(Participation.survey_id == survey_id))
-    db.session.execute(sa.delete(Ballot).where(Ballot.survey_id == survey_id))
-    db.session.execute(sa.delete(Invitation).where(Invitation.survey_id == survey_id))
-    db.session.execute(sa.update(SurveyTarget).where(SurveyTarget.survey_id == survey_id).values(
-        ballots=0, codes_issued=0))
-    db.session.commit()
-    db.session.expire_all()
-
-
-def test_rollups_rebuilt_from_the_ballots_equal_those_counted_as_they_came(sv, world):
+def test_rollups_the_tally_counts_equal_the_answers_given_and_those_rebuilt_from_its_ballots(sv, world):
     communities = [world["community"], world["summer"]]
     residents = {0: [world["voter"]] + [sv.resident(communities[0]) for _ in range(3)],
                  1: [world["summer_voter"]] + [sv.resident(communities[1]) for _ in range(3)]}
-    survey = sv.opened()
-    survey_id = survey.id
-    questions = [(answer_key(q), q.type, q.required) for q in survey.questions]
-    question_ids = {answer_key(q): q.id for q in survey.questions}
-    free = {answer_key(q) for q in survey.questions if q.type == QuestionType.free_text}
+    questions = [(position, qtype, required) for position, (qtype, required, _, _) in enumerate(GENERAL_QUESTIONS)]
+    examples = iter(range(10**6))
 
     @settings(max_examples=40, deadline=None, suppress_health_check=[HealthCheck.function_scoped_fixture])
     @given(st.lists(ballot_draws(questions), max_size=14))
     def check(drawn):
-        survey_ = db.session.get(Survey, survey_id)
-        reset(survey_)
-        survey_ = db.session.get(Survey, survey_id)
+        # A survey per example: the tally closes it for good.
+        survey = sv.opened(title=f"Example {next(examples)}")
+        keys = [answer_key(q) for q in survey.questions]
+        question_ids = [q.id for q in survey.questions]
+        free = {p for p, (qtype, *_) in enumerate(GENERAL_QUESTIONS) if qtype == QuestionType.free_text}
         unused = {i: list(people) for i, people in residents.items()}
         # Each resident answers once; the rest answer with codes, issued in one batch per community.
         plan = [(index, None if by_code or not unused[index] else unused[index].pop(), answers)
                 for index, by_code, answers in drawn]
         wanted = Counter(index for index, resident, _ in plan if resident is None)
-        codes = {index: sv.codes(survey_, communities[index], n) for index, n in wanted.items()}
+        codes = {index: sv.codes(survey, communities[index], n) for index, n in wanted.items()}
         expected: Counter = Counter()
         per_community: Counter = Counter()
         for index, resident, answers in plan:
             community = communities[index]
-            voter = Voter(resident=resident) if resident else sv.by_code(survey_, codes[index].pop())
-            sv.vote(survey_, voter, answers)
+            voter = Voter(resident=resident) if resident else sv.by_code(survey, codes[index].pop())
+            sv.vote(survey, voter, {keys[p]: value for p, value in answers.items()})
             per_community[community.id] += 1
-            for key, value in answers.items():
-                expected[(community.id, question_ids[key], ballots.ANSWERED if key in free else value)] += 1
+            for p, value in answers.items():
+                expected[(community.id, question_ids[p], ballots.ANSWERED if p in free else value)] += 1
+        sealed = dict(db.session.execute(
+            sa.select(Envelope.organization_id, sa.func.count()).where(Envelope.survey_id == survey.id)
+            .group_by(Envelope.organization_id)).all())
+        assert (sealed, rollup_counts(survey)) == ({c: n for c, n in per_community.items() if n}, {})
 
-        counted = rollup_counts(survey_)
+        survey = count(survey)
+        counted = rollup_counts(survey)
         assert counted == dict(expected)
-        rebuild_rollups(survey_)
+        rebuild_rollups(survey)
         db.session.commit()
-        assert rollup_counts(survey_) == counted
+        assert rollup_counts(survey) == counted
         ballots_by_community = dict(db.session.execute(
-            sa.select(Ballot.organization_id, sa.func.count()).where(Ballot.survey_id == survey_id)
+            sa.select(Ballot.organization_id, sa.func.count()).where(Ballot.survey_id == survey.id)
             .group_by(Ballot.organization_id)).all())
         for community in communities:
-            target = db.session.get(SurveyTarget, (survey_id, community.id))
+            target = db.session.get(SurveyTarget, (survey.id, community.id))
             assert target.ballots == per_community[community.id] == ballots_by_community.get(community.id, 0)
+        assert db.session.scalar(sa.select(sa.func.count()).select_from(Envelope)
+                                 .where(Envelope.survey_id == survey.id)) == 0
 
     check()
 
@@ -281,6 +296,7 @@ def test_rollups_rebuilt_from_the_ballots_equal_those_counted_as_they_came(sv, w
 def test_rebuilding_works_while_the_session_holds_rollups(sv, world):
     survey = sv.opened()
     sv.vote(survey, world["voter"])
+    survey = count(survey)
     held = list(db.session.scalars(sa.select(Rollup)))  # as a results page would have them
     counted = rollup_counts(survey)
     rebuild_rollups(survey)

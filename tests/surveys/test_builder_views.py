@@ -9,7 +9,7 @@ import pytest
 import segno
 from bs4 import BeautifulSoup
 from flask import url_for
-from sqlalchemy import select
+from sqlalchemy import func, select
 
 from accounts.models import RegisterEntry, Role
 from db import utcnow
@@ -17,7 +17,10 @@ from extensions import db
 from surveys import ballots, builder, lifecycle, transitions
 from surveys.codes import find_invitation, generate_codes, hash_code, normalize_code
 from surveys.lifecycle import Phase
-from surveys.models import Anonymity, Invitation, Question, QuestionType, Survey, SurveyKind, SurveyState, SurveyTarget
+from surveys.models import (
+    Anonymity, Ballot, Envelope, Invitation, Question, QuestionType, Survey, SurveyKind, SurveyState, SurveyTarget,
+)
+from surveys.tasks import run_tally
 from tests.conftest import BOX_KEY, Client
 from tests.helpers import duplicate_ids, soup
 
@@ -471,14 +474,28 @@ def test_schedule_for_the_opening_time(world, evaluator):
     assert page.find(id="codes-count")  # codes can be printed before the opening
 
 
+def publish_form(page: BeautifulSoup):
+    return page.find("form", action=re.compile(r"/surveys/\d+/publish$"))
+
+
 def test_close_then_publish(world, evaluator):
     survey = open_(world, create(world))
+    code, = generate_codes(world["evaluator"], survey, world["community"].id, 1, KEY, utcnow())
+    ballots.submit_ballot(survey, ballots.Voter(invitation=find_invitation(survey, code, KEY)),
+                          {f"q{q.id}": "dissatisfied" for q in survey.questions}, utcnow())
+    db.session.commit()
+    assert db.session.scalar(select(func.count()).select_from(Envelope)) == 1
 
     response = evaluator.post(f"/surveys/{survey.id}/close", headers=htmx("survey"))
     assert response.status_code == 200
     assert soup(response).find()["id"] == "survey"
+    # The tally ran once the closing was committed (the tests run queued tasks at once): the envelope is a ballot.
+    assert publish_form(soup(response)) is not None
     db.session.refresh(survey)
     assert survey.state == SurveyState.closed
+    assert survey.counted_at is not None and survey.sealed_private_key is None
+    assert db.session.scalar(select(func.count()).select_from(Envelope)) == 0
+    assert db.session.scalar(select(func.count()).select_from(Ballot).where(Ballot.survey_id == survey.id)) == 1
     page = soup(evaluator.get(f"/surveys/{survey.id}"))
     assert page.find(id="codes-count") is None
     assert evaluator.post(f"/surveys/{survey.id}/close").status_code == 409
@@ -494,6 +511,23 @@ def test_publish_refuses_an_open_survey(world, evaluator):
     survey = open_(world, create(world))
 
     assert evaluator.post(f"/surveys/{survey.id}/publish").status_code == 409
+
+
+def test_a_closed_survey_is_published_only_once_counted(world, evaluator):
+    survey = open_(world, create(world))
+    transitions.close_survey(world["evaluator"], survey, utcnow())  # closed, and the tally not run yet
+    db.session.commit()
+
+    page = soup(evaluator.get(f"/surveys/{survey.id}"))
+    assert "being counted" in page.find(id="survey").get_text() and publish_form(page) is None
+    response = evaluator.post(f"/surveys/{survey.id}/publish")
+    assert response.status_code == 409 and "still being counted" in response.get_data(as_text=True)
+    db.session.refresh(survey)
+    assert survey.state == SurveyState.closed
+
+    run_tally(survey.id, utcnow())
+    assert publish_form(soup(evaluator.get(f"/surveys/{survey.id}"))) is not None
+    assert evaluator.post(f"/surveys/{survey.id}/publish").status_code == 303
 
 
 def test_delete_a_draft(world, evaluator):
@@ -593,11 +627,11 @@ def test_ten_codes_make_a_sheet_shown_once_and_only_hashes_are_stored(world, eva
     codes = [slip.select_one(".slip-code").get_text(strip=True) for slip in slips]
     assert len(set(codes)) == 10 and all(CODE_RE.fullmatch(c) for c in codes)
     with app.test_request_context():
-        urls = [url_for("ballots.vote", code=code, _external=True) for code in codes]
-    assert urls[0].endswith(f"/vote?code={codes[0]}")
+        urls = [url_for("ballots.vote", _anchor=code, _external=True) for code in codes]
+    assert urls[0].endswith(f"/vote#{codes[0]}")
     for slip, url in zip(slips, urls):
         assert "Spring" in slip.get_text() and "Street cleaning" in slip.get_text()
-        # The QR code is the ballot page's address with the code filled in.
+        # The QR code is the ballot page's address with the code as its fragment.
         assert str(slip.find("svg")) == str(soup_of(segno.make(url, error="m").svg_inline(scale=3)).find("svg"))
     download = page.find("a", download=True)
     assert download["download"] == f"codes-{survey.id}-{world['community'].id}.svg"

@@ -14,8 +14,8 @@ from surveys.ballots import AlreadyParticipated
 from surveys.codes import (
     CODE_ALPHABET, MAX_CODES_PER_BATCH, find_invitation, format_code, generate_codes, hash_code, normalize_code,
 )
-from surveys.models import Invitation, Participation
-from tests.surveys.conftest import DAY, HOUR, T0, messages, reloaded, stored_counts, target_of
+from surveys.models import Ballot, Invitation, Participation
+from tests.surveys.conftest import DAY, HOUR, T0, count, messages, reloaded, stored_counts, target_of
 
 
 def test_codes_are_distinct_short_and_unambiguous(sv, world):
@@ -79,7 +79,7 @@ def test_a_code_gives_exactly_one_ballot_for_its_community(sv, world):
     survey = sv.opened()
     code = sv.codes(survey, world["summer"])[0]
     ballot = sv.vote(survey, sv.by_code(survey, code))
-    assert ballot.organization_id == world["summer"].id
+    assert (ballot.organization_id, ballot.sealed) == (world["summer"].id, True)
     participation = db.session.scalars(sa.select(Participation)).one()
     assert (participation.invitation_id, participation.resident_id) == (sv.by_code(survey, code).invitation.id, None)
     before = stored_counts()
@@ -91,7 +91,10 @@ def test_a_code_gives_exactly_one_ballot_for_its_community(sv, world):
     assert ballots.has_participated(survey, sv.by_code(survey, code))
     # The code's holder and a resident of the same community are separate voters.
     sv.vote(survey, world["summer_voter"])
-    assert stored_counts()["ballots"] == 2
+    assert (stored_counts()["envelopes"], stored_counts()["participations"]) == (2, 2)
+    survey = count(survey, T0 + 7 * DAY)
+    assert db.session.execute(sa.select(Ballot.organization_id, sa.func.count()).group_by(Ballot.organization_id)
+                              ).all() == [(world["summer"].id, 2)]
 
 
 def test_codes_issued_are_counted_on_their_target(sv, world):

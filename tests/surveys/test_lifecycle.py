@@ -1,9 +1,8 @@
 """The lifecycle on the database: opening and its requirements, closing, scheduling, publishing."""
 from __future__ import annotations
 
-from functools import partial
-
 from datetime import date
+from functools import partial
 
 import pytest
 
@@ -11,13 +10,13 @@ from accounts.models import Role
 from accounts.terms import end_term, open_term
 from errors import Conflict, PermissionDenied, ValidationFailed
 from extensions import db
-from tests.conftest import BOX_KEY
-from surveys import ballots, lifecycle, transitions
+from surveys import ballots, lifecycle, tally, transitions
 from surveys.ballots import AlreadyParticipated, Voter
 from surveys.labels import STATUS_LABELS
 from surveys.lifecycle import Phase
 from surveys.models import SurveyKind, SurveyState
-from tests.surveys.conftest import DAY, HOUR, T0, messages, refusal, reloaded, stored_counts, target_of
+from tests.conftest import BOX_KEY
+from tests.surveys.conftest import DAY, HOUR, T0, count, messages, refusal, reloaded, stored_counts, target_of
 
 
 def test_open_refuses_without_questions_or_targets_or_with_a_passed_closing_time(sv, world):
@@ -118,6 +117,13 @@ def test_a_survey_goes_from_draft_to_open_to_closed_to_published(sv, world):
     assert (survey.state, survey.closed_at, survey.closes_at) == (SurveyState.closed, T0 + DAY, T0 + DAY)
     assert lifecycle.phase(survey, T0 + DAY) is not Phase.open
 
+    # Its results are published once the tally has counted them.
+    with pytest.raises(Conflict) as refused:
+        transitions.publish_survey(evaluator, survey, T0 + DAY)
+    assert "being counted" in str(refused.value.message)
+    survey = count(reloaded(survey), T0 + DAY)
+    assert (survey.state, survey.counted_at, survey.sealed_private_key) == (SurveyState.closed, T0 + DAY, None)
+
     transitions.publish_survey(evaluator, survey, T0 + 2 * DAY)
     db.session.commit()
     survey = reloaded(survey)
@@ -146,7 +152,7 @@ def test_transitions_out_of_order_are_refused(sv, world):
     for attempt in (transitions.close_survey, partial(transitions.open_survey, box_key=BOX_KEY)):
         with pytest.raises(Conflict):
             attempt(evaluator, reloaded(survey), T0 + 2 * DAY)
-    transitions.publish_survey(evaluator, reloaded(survey), T0 + 2 * DAY)
+    transitions.publish_survey(evaluator, count(survey, T0 + 2 * DAY), T0 + 2 * DAY)
     db.session.commit()
     for attempt in (transitions.close_survey, partial(transitions.open_survey, box_key=BOX_KEY),
                     transitions.publish_survey):
@@ -171,7 +177,12 @@ def test_an_open_survey_past_its_closing_time_is_closed_and_refuses_ballots(sv, 
     db.session.rollback()
     assert stored_counts() == before
 
-    # Publishing it needs no closing by hand; the closing time stays as set.
+    # Publishing it needs no closing by hand: the periodic tally counts it and records the closing at its time.
+    assert tally.needs_counting(after) == [survey.id]
+    survey = count(survey, after)
+    assert (survey.state, survey.closed_at, survey.closes_at, survey.counted_at) == (
+        SurveyState.closed, T0 + DAY, T0 + DAY, after)
+    assert tally.needs_counting(after) == []
     transitions.publish_survey(world["evaluator"], survey, after + DAY)
     db.session.commit()
     survey = reloaded(survey)
@@ -203,12 +214,12 @@ def test_a_scheduled_survey_refuses_until_its_opening_time(sv, world):
         ballots.submit_ballot(survey, Voter(resident=world["voter"]), sv.valid_answers(survey), opens - HOUR)
     assert "opens on" in str(refused.value.message)
     db.session.rollback()
-    assert stored_counts()["ballots"] == 0
+    assert (stored_counts()["envelopes"], stored_counts()["participations"]) == (0, 0)
 
     assert lifecycle.phase(reloaded(survey), opens) is Phase.open
     assert ballots.surveys_for_resident(world["voter"], opens) == [reloaded(survey)]
     sv.vote(reloaded(survey), world["voter"], now=opens)
-    assert stored_counts()["ballots"] == 1
+    assert (stored_counts()["envelopes"], stored_counts()["participations"]) == (1, 1)
 
 
 @pytest.mark.parametrize("closed", [T0, T0 + 2 * DAY])
@@ -223,7 +234,7 @@ def test_a_scheduled_survey_can_be_closed_before_or_as_it_opens(sv, world, close
     assert (survey.state, survey.closed_at, survey.opens_at) == (SurveyState.closed, closed, opens)
     assert survey.closes_at > survey.opens_at
     assert "closed" in str(refusal(survey, opens + HOUR).message)
-    transitions.publish_survey(world["evaluator"], survey, opens + HOUR)
+    transitions.publish_survey(world["evaluator"], count(survey, opens + HOUR), opens + HOUR)
     db.session.commit()
     assert reloaded(survey).state == SurveyState.published
 
@@ -247,8 +258,9 @@ def test_draft_closed_and_published_surveys_refuse_ballots_and_store_nothing(sv,
     code = None if state == SurveyState.draft else sv.codes(survey, world["community"])[0]
     if state != SurveyState.draft:
         transitions.close_survey(world["evaluator"], survey, T0 + HOUR)
+    db.session.commit()
     if state == SurveyState.published:
-        transitions.publish_survey(world["evaluator"], survey, T0 + HOUR)
+        transitions.publish_survey(world["evaluator"], count(survey, T0 + HOUR), T0 + HOUR)
     db.session.commit()
     survey = reloaded(survey)
     before = stored_counts()
