@@ -12,6 +12,7 @@ from accounts.models import OrgLevel, Role
 
 PHONE_PATTERN = r"^\+?[\d\s\-()]{7,20}$"
 PHONE_MESSAGE = _l("Enter a phone number, digits only, for example 13800138000.")
+NEW_PASSWORD_HINT = _l("At least 8 characters and hard to guess: a few unrelated words work well.")
 
 
 def coerce_optional_int(value) -> int | None:
@@ -34,7 +35,7 @@ class RegisterForm(FlaskForm):
                         description=_l("You will log in with this number."), render_kw={"autocomplete": "tel", "inputmode": "tel"})
     community = SelectField(_l("Your community"), coerce=coerce_optional_int, validators=[DataRequired()])
     password = PasswordField(_l("Password"), validators=[DataRequired(), Length(max=128)],
-                             description=_l("At least 8 characters; common passwords are refused."),
+                             description=NEW_PASSWORD_HINT,
                              render_kw={"autocomplete": "new-password"})
     confirm = PasswordField(_l("Repeat the password"), validators=[DataRequired(), EqualTo("password", message=_l("The two passwords differ."))],
                             render_kw={"autocomplete": "new-password"})
@@ -44,7 +45,7 @@ class ChangePasswordForm(FlaskForm):
     current_password = PasswordField(_l("Current password"), validators=[DataRequired()],
                                      render_kw={"autocomplete": "current-password"})
     new_password = PasswordField(_l("New password"), validators=[DataRequired(), Length(max=128)],
-                                 description=_l("At least 8 characters; common passwords are refused."),
+                                 description=NEW_PASSWORD_HINT,
                                  render_kw={"autocomplete": "new-password"})
     confirm = PasswordField(_l("Repeat the new password"), validators=[DataRequired(), EqualTo("new_password", message=_l("The two passwords differ."))],
                             render_kw={"autocomplete": "new-password"})

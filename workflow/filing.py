@@ -23,6 +23,10 @@ TRACKING_ALPHABET = "ABCDEFGHJKMNPQRSTUVWXYZ23456789"  # no 0/O, 1/I/L
 TRACKING_LENGTH = 10
 MAX_PHOTOS = 3
 MAX_PHOTO_BYTES = 5 * 1024 * 1024
+#: The default pixel budget (`PHOTO_MAX_PIXELS`): a few kilobytes of PNG can decode to gigabytes.
+MAX_PHOTO_PIXELS = 25_000_000
+#: Photos are stored no larger than this on their long side.
+MAX_PHOTO_SIDE = 2048
 PHOTO_FORMATS = {"JPEG": "image/jpeg", "PNG": "image/png", "WEBP": "image/webp"}
 
 
@@ -32,23 +36,39 @@ class Upload:
     filename: str
 
 
-def check_photo(upload: Upload) -> tuple[bytes, str]:
-    """Return the photo re-encoded without metadata and its type, or raise ValidationFailed."""
+def check_photo(upload: Upload, max_pixels: int = MAX_PHOTO_PIXELS) -> tuple[bytes, str]:
+    """Return the photo downscaled, re-encoded without metadata, and its type, or raise ValidationFailed."""
     if len(upload.data) > MAX_PHOTO_BYTES:
         raise ValidationFailed({"photos": [_l("“%(name)s” is larger than 5 MB.", name=upload.filename)]})
+    too_large = ValidationFailed({"photos": [_l(
+        "“%(name)s” has more than %(megapixels)s megapixels; send a smaller photo.",
+        name=upload.filename, megapixels=f"{max_pixels / 1_000_000:g}",
+    )]})
     try:
+        # open() reads the header only; no pixel is decoded before the size is checked.
         with Image.open(io.BytesIO(upload.data)) as probe:
+            if probe.format not in PHOTO_FORMATS:
+                raise UnidentifiedImageError
+            width, height = probe.size
+            if width * height > max_pixels:
+                raise too_large
             probe.verify()
-        image = Image.open(io.BytesIO(upload.data))
-        image_format = image.format
-        if image_format not in PHOTO_FORMATS:
-            raise UnidentifiedImageError
-        # Re-encoding drops EXIF, which often carries the place a photo was taken.
-        clean = Image.new(image.mode, image.size)
-        clean.paste(image)
+        with Image.open(io.BytesIO(upload.data)) as image:
+            image_format = image.format
+            image.thumbnail((MAX_PHOTO_SIDE, MAX_PHOTO_SIDE))  # decodes JPEG at a reduced scale when it can
+            # Re-encoding drops EXIF, which often carries the place a photo was taken.
+            clean = Image.new(image.mode, image.size)
+            if image.mode == "P":
+                clean.putpalette(image.getpalette())
+                if "transparency" in image.info:
+                    clean.info["transparency"] = image.info["transparency"]
+            clean.paste(image)
         out = io.BytesIO()
         clean.save(out, format=image_format)
-    except (UnidentifiedImageError, OSError, SyntaxError, ValueError, Image.DecompressionBombError):
+    except (Image.DecompressionBombError, Image.DecompressionBombWarning):
+        # Pillow's own, larger limit; a warning only fails like this where warnings are errors (the tests).
+        raise too_large from None
+    except (UnidentifiedImageError, OSError, SyntaxError, ValueError):
         raise ValidationFailed(
             {"photos": [_l("“%(name)s” is not a JPEG, PNG or WebP image.", name=upload.filename)]}
         ) from None
@@ -73,6 +93,7 @@ def file_case(
     photos: list[Upload],
     upload_dir: Path,
     now: datetime,
+    max_pixels: int = MAX_PHOTO_PIXELS,
 ) -> Case:
     """File a service request with its photos; residents with an account default to their community."""
     errors: dict[str, list] = {}
@@ -94,7 +115,7 @@ def file_case(
         errors["photos"] = [_l("Attach at most %(n)d photos.", n=MAX_PHOTOS)]
     if errors:
         raise ValidationFailed(errors)
-    cleaned = [check_photo(upload) for upload in photos]
+    cleaned = [check_photo(upload, max_pixels) for upload in photos]
 
     case = Case(
         tracking_code=_new_tracking_code(),

@@ -81,6 +81,7 @@ def new():
                 photos=photos,
                 upload_dir=Path(current_app.config["UPLOAD_FOLDER"]),
                 now=utcnow(),
+                max_pixels=current_app.config["PHOTO_MAX_PIXELS"],
             )
         except ValidationFailed as error:
             copy_errors(form, error)

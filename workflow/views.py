@@ -13,7 +13,7 @@ from accounts.auth import role_required
 from accounts.models import Role
 from accounts.organizations import organizations_in
 from db import utcnow
-from errors import PermissionDenied, ValidationFailed
+from errors import NotFound, PermissionDenied, ValidationFailed
 from extensions import db
 from responses import copy_errors, render_page_or_fragment, wants_fragment
 from workflow import actions, categories, filing, history, queries
@@ -200,7 +200,8 @@ def photo(case_id: int, photo_id: int):
     case = photo.case
     owner = current_user.is_authenticated and case.resident_id == current_user.id
     if not (actions.can_view(current_user, case) or owner or case.id in tracked_case_ids()):
-        raise PermissionDenied(_("You may not see this photo."))
+        # Answered as a missing photo would be, so that strangers cannot probe which photo ids exist.
+        raise NotFound(_("There is no such photo."))
     path = filing.photo_path(photo, Path(current_app.config["UPLOAD_FOLDER"]))
     response = send_file(path, mimetype=photo.content_type, max_age=0, conditional=True)
     response.headers["Cache-Control"] = "private, no-store"

@@ -6,7 +6,12 @@ import pytest
 from accounts import passwords
 from accounts.auth import password_hasher
 from accounts.models import OrgLevel, Role
-from accounts.users import GrantSpec, authenticate, change_password, check_password_policy, create_user, update_user
+from accounts.users import (
+    GrantSpec, authenticate, change_password, check_password_policy, create_user, register_resident, reset_password,
+    update_user,
+)
+from demo import people
+from demo.people import DEMO_PASSWORD
 from errors import ValidationFailed
 from extensions import db
 from tests.conftest import PASSWORD
@@ -20,6 +25,68 @@ def test_weak_passwords_are_refused(password):
 def test_own_login_is_refused_as_password():
     assert check_password_policy("li.xiaoming", username="li.xiaoming")
     assert check_password_policy("a-sound-passphrase") == []
+
+
+def messages(password: str, **inputs) -> list[str]:
+    return [str(problem) for problem in check_password_policy(password, **inputs)]
+
+
+@pytest.mark.parametrize("password", ["aaaaaaaa", "asdfghjkl;", "20262026", "beijing2026", "lianxin2026"])
+def test_easily_guessed_passwords_are_refused(password):
+    [problem] = messages(password)
+    assert "easy to guess" in problem
+
+
+@pytest.mark.parametrize("password, inputs", [
+    ("zhao.mingyuan7", {"username": "zhao.mingyuan"}),
+    ("Xiaoming Wang!", {"name": "Xiaoming Wang"}),
+    ("13912345678ok", {"phone": "13912345678"}),
+])
+def test_own_login_name_and_phone_weaken_a_password(password, inputs):
+    assert messages(password) == []
+    [problem] = messages(password, **inputs)
+    assert "name, login or phone number" in problem
+
+
+@pytest.mark.parametrize("password", [DEMO_PASSWORD, DEMO_PASSWORD.upper()])
+def test_the_published_demo_password_is_refused(password):
+    [problem] = messages(password)
+    assert "demo" in problem
+
+
+def test_only_the_demo_seed_gives_accounts_the_demo_password(app):
+    people.seed(password_hasher())
+    db.session.commit()
+    assert authenticate("member.chunhui", DEMO_PASSWORD, password_hasher()).username == "member.chunhui"
+    with pytest.raises(ValidationFailed) as caught:
+        create_user(None, username="copycat", name="N", phone=None, password=DEMO_PASSWORD, grants=[],
+                    ph=password_hasher())
+    assert "demo" in str(caught.value.errors["password"][0])
+
+
+def test_every_way_of_setting_a_password_applies_the_policy(make):
+    admin = make.admin()
+    community = make.organization()
+    user = make.user(username="li.chunhua", phone="13912345678")
+    before = user.password_hash
+    ph = password_hasher()
+    # (field, setter, a password built from that account's own login or phone)
+    attempts = [
+        ("password", lambda bad: create_user(None, username="zhao.mingyuan", name="N", phone=None, password=bad,
+                                             grants=[], ph=ph), "zhao.mingyuan7"),
+        ("password", lambda bad: create_user(admin, username="zhao.mingyuan", name="N", phone=None, password=bad,
+                                             grants=[], ph=ph), "zhao.mingyuan7"),
+        ("password", lambda bad: register_resident(name="王芳", phone="139 1234 5678", community_id=community.id,
+                                                   password=bad, ph=ph), "13912345678ok"),
+        ("password", lambda bad: reset_password(admin, user, bad, ph), "13912345678ok"),
+        ("new_password", lambda bad: change_password(user, PASSWORD, bad, ph), "13912345678ok"),
+    ]
+    for field, setter, personal in attempts:
+        for bad in ("aaaaaaaa", DEMO_PASSWORD, personal):
+            with pytest.raises(ValidationFailed) as caught:
+                setter(bad)
+            assert list(caught.value.errors) == [field], (field, bad)
+    assert user.password_hash == before
 
 
 def test_passwords_are_hashed_with_argon2id(make):

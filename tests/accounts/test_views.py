@@ -8,6 +8,7 @@ from pathlib import Path
 import pytest
 
 from accounts.models import Role, SecretaryTerm, User
+from demo.people import DEMO_PASSWORD
 from extensions import db
 from tests.conftest import PASSWORD
 from tests.helpers import build_urls, ids_for, soup
@@ -91,6 +92,36 @@ def test_resident_registration_is_verified_against_the_register(client, make, wo
     assert response.status_code == 303
     assert "verified" in client.get("/").get_data(as_text=True)
     assert db.session.scalar(db.select(User).where(User.username == "13800001111")).is_verified
+
+
+@pytest.mark.parametrize("password, says", [
+    ("aaaaaaaa", "easy to guess"), (DEMO_PASSWORD, "demo"), ("13800002222ok", "name, login or phone number"),
+])
+def test_registration_refuses_a_guessable_password_at_the_field(client, world, password, says):
+    users = db.session.scalar(db.select(db.func.count()).select_from(User))
+    response = client.post("/register", {"name": "张伟", "phone": "138 0000 2222", "community": world["community"].id,
+                                         "password": password, "confirm": password})
+    assert response.status_code == 422
+    assert says in soup(response).select_one("#password-error").get_text()
+    assert soup(response).select_one("#password")["aria-invalid"] == "true"
+    assert db.session.scalar(db.select(db.func.count()).select_from(User)) == users
+
+
+def test_admin_create_and_reset_refuse_a_guessable_password_at_the_field(client, world):
+    client.login("admin")
+    created = client.post("/admin/users/new", {
+        "username": "wang.xiuying", "name": "Wang Xiuying", "password": "wang.xiuying1", "active": "y",
+    })
+    assert created.status_code == 422
+    assert "name, login or phone number" in soup(created).select_one("#password-error").get_text()
+    assert not db.session.scalar(db.select(User).where(User.username == "wang.xiuying"))
+    resident = world["resident"]
+    before = resident.password_hash
+    reset = client.post(f"/admin/users/{resident.id}/password", {"password": DEMO_PASSWORD})
+    assert reset.status_code == 422
+    assert "demo" in soup(reset).select_one("#password-error").get_text()
+    db.session.refresh(resident)
+    assert resident.password_hash == before
 
 
 def test_registration_errors_come_back_beside_fields(client, world):

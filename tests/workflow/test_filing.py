@@ -1,15 +1,19 @@
 """Filing a request: its deadline, its organization, the tracking code, the checks on its input."""
 from __future__ import annotations
 
+import io
 from pathlib import Path
 
 import pytest
+from PIL import Image, ImageFile
 
 from errors import NotFound, ValidationFailed
 from extensions import db
 from tests.workflow.conftest import events_of, HOUR, T0
 from workflow.actions import parties_for
-from workflow.filing import file_case, find_by_tracking_code, TRACKING_ALPHABET, TRACKING_LENGTH
+from workflow.filing import (
+    check_photo, file_case, find_by_tracking_code, TRACKING_ALPHABET, TRACKING_LENGTH, Upload,
+)
 from workflow.machine import Party, State
 from workflow.models import Category, Priority
 
@@ -60,3 +64,61 @@ def test_filing_checks_its_input(flow, world, app):
             upload_dir=Path(app.config["UPLOAD_FOLDER"]), now=T0,
         )
     assert set(caught.value.errors) == {"category", "description", "contact_phone", "organization"}
+
+
+def bomb_png(width: int, height: int) -> bytes:
+    """Return a PNG of a few kilobytes that decodes to width × height pixels."""
+    out = io.BytesIO()
+    Image.new("1", (width, height)).save(out, format="PNG")
+    return out.getvalue()
+
+
+def encoded(image: Image.Image, image_format: str, **options) -> bytes:
+    out = io.BytesIO()
+    image.save(out, format=image_format, **options)
+    return out.getvalue()
+
+
+# 9,400²: under Pillow's own warning (89 MP); 10,000²: past it; 13,500²: past Pillow's hard limit (179 MP).
+@pytest.mark.parametrize("side", [9400, 10000, 13500])
+def test_a_decompression_bomb_is_refused_before_its_pixels_are_decoded(monkeypatch, side):
+    bomb = bomb_png(side, side)
+    assert len(bomb) < 100_000
+    monkeypatch.setattr(ImageFile.ImageFile, "load", lambda self: pytest.fail("the pixels were decoded"))
+    with pytest.raises(ValidationFailed) as caught:
+        check_photo(Upload(bomb, "bomb.png"))
+    [message] = caught.value.errors["photos"]
+    assert "bomb.png" in str(message) and "25 megapixels" in str(message)
+
+
+def test_the_pixel_budget_is_the_caller_s(app):
+    photo = Upload(encoded(Image.new("RGB", (200, 100), "red"), "PNG"), "small.png")
+    assert check_photo(photo, max_pixels=20_000)[1] == "image/png"
+    with pytest.raises(ValidationFailed) as caught:
+        check_photo(photo, max_pixels=19_999)
+    assert "0.019999 megapixels" in str(caught.value.errors["photos"][0])
+    assert app.config["PHOTO_MAX_PIXELS"] == 25_000_000
+
+
+@pytest.mark.parametrize("size, stored", [((3000, 1000), (2048, 683)), ((1200, 4096), (600, 2048)),
+                                          ((640, 480), (640, 480))])
+def test_photos_are_stored_at_most_2048_pixels_on_the_long_side_without_metadata(size, stored):
+    exif = Image.Exif()
+    exif[0x010F] = "Camera maker"
+    exif[0x8825] = {2: (31.0, 14.0, 2.0)}  # GPS latitude
+    photo = encoded(Image.new("RGB", size, "green"), "JPEG", exif=exif.tobytes())
+    assert Image.open(io.BytesIO(photo)).getexif()
+    data, content_type = check_photo(Upload(photo, "wide.jpg"))
+    with Image.open(io.BytesIO(data)) as kept:
+        assert (kept.format, kept.size, content_type) == ("JPEG", stored, "image/jpeg")
+        assert max(kept.size) <= 2048
+        assert not kept.getexif() and "exif" not in kept.info
+
+
+def test_a_palette_photo_keeps_its_colours_and_transparency():
+    image = Image.new("P", (50, 50), 1)
+    image.putpalette([0, 0, 0] + [200, 30, 40] * 255)
+    data, _type = check_photo(Upload(encoded(image, "PNG", transparency=0), "red.png"))
+    with Image.open(io.BytesIO(data)) as kept:
+        assert kept.convert("RGB").getpixel((10, 10)) == (200, 30, 40)
+        assert kept.info["transparency"] == 0

@@ -5,6 +5,7 @@ import io
 from pathlib import Path
 
 import pytest
+from PIL import Image
 from sqlalchemy import func, select
 from werkzeug.datastructures import FileStorage
 from werkzeug.test import encode_multipart
@@ -141,6 +142,31 @@ def test_bad_filing_is_refused_beside_the_field_and_stores_nothing(app, client, 
     assert soup(response).select_one(f"#{field}-error").get_text().strip()
     assert soup(response).select_one(f"#{field}")["aria-invalid"] == "true"
     assert (count(Case), count(CaseEvent), sorted(Path(app.config["UPLOAD_FOLDER"]).iterdir())) == before
+
+
+def test_a_decompression_bomb_is_refused_beside_the_photos_and_stores_nothing(app, client, world):
+    bomb = io.BytesIO()
+    Image.new("1", (9400, 9400)).save(bomb, format="PNG")  # 11 KB, 88 megapixels decoded
+    before = (count(Case), count(CaseEvent), sorted(Path(app.config["UPLOAD_FOLDER"]).iterdir()))
+    data = {**filing(world), "photos": [FileStorage(io.BytesIO(bomb.getvalue()), "bomb.png")]}
+    response = post_multipart(client, "/requests/new", data)
+    assert response.status_code == 422
+    assert "more than 25 megapixels" in soup(response).select_one("#photos-error").get_text()
+    assert (count(Case), count(CaseEvent), sorted(Path(app.config["UPLOAD_FOLDER"]).iterdir())) == before
+
+
+def test_filing_keeps_to_the_pixel_budget_setting_and_stores_photos_downscaled(app, client, world):
+    app.config["PHOTO_MAX_PIXELS"] = 2_000_000
+    over = FileStorage(io.BytesIO(png_bytes(size=(2000, 1001))), "over.png")
+    response = post_multipart(client, "/requests/new", {**filing(world), "photos": [over]})
+    assert response.status_code == 422
+    assert "more than 2 megapixels" in soup(response).select_one("#photos-error").get_text()
+    app.config["PHOTO_MAX_PIXELS"] = 25_000_000
+    wide = FileStorage(io.BytesIO(png_bytes(size=(4096, 1024))), "wide.png")
+    assert post_multipart(client, "/requests/new", {**filing(world), "photos": [wide]}).status_code == 303
+    case = db.session.scalars(select(Case).order_by(Case.id.desc())).first()
+    with Image.open(Path(app.config["UPLOAD_FOLDER"]) / case.photos[0].stored_name) as stored:
+        assert stored.size == (2048, 512)
 
 
 def test_filing_is_rate_limited_per_address(client, world):

@@ -193,7 +193,7 @@ def test_the_owner_is_sent_to_the_tracking_page(world, login):
 
 @pytest.mark.parametrize("who, status", [
     ("owner", 200), ("secretary", 200), ("evaluator", 200), ("admin", 200),
-    ("other_resident", 403), ("other_member", 403), ("anonymous", 403),
+    ("other_resident", 404), ("other_member", 404), ("anonymous", 404),
 ])
 def test_photos_are_served_only_to_those_who_may_see_the_case(world, people, login, who, status):
     case = world["case"]
@@ -201,6 +201,24 @@ def test_photos_are_served_only_to_those_who_may_see_the_case(world, people, log
     assert response.status_code == status
     if status == 200:
         assert response.mimetype == "image/png" and "no-store" in response.headers["Cache-Control"]
+
+
+def page_apart_from(response, url: str) -> str:
+    """Return the page without what differs on every request: its CSRF tokens and its own address."""
+    page = re.sub(r'(name="csrf_token"[^>]*value=")[^"]+|("X-CSRFToken": ")[^"]+', r"\1\2",
+                  response.get_data(as_text=True))
+    return page.replace(url, "URL")
+
+
+@pytest.mark.parametrize("who", ["other_resident", "other_member", "anonymous"])
+def test_a_stranger_cannot_tell_a_hidden_photo_from_a_missing_one(world, people, login, who):
+    case = world["case"]
+    hidden_url = f"/cases/{case.id}/photos/{case.photos[0].id}"
+    missing_url = f"/cases/{case.id}/photos/{case.photos[0].id + 1000}"
+    hidden, missing = login(who).get(hidden_url), login(who).get(missing_url)
+    assert hidden.status_code == missing.status_code == 404
+    assert page_apart_from(hidden, hidden_url) == page_apart_from(missing, missing_url)
+    assert "There is no such photo." in soup(hidden).select_one("main").get_text()
 
 
 def test_a_photo_of_another_case_is_not_found(world, login):
