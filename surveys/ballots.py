@@ -252,6 +252,10 @@ def submit_ballot(survey: Survey | BallotSurvey, voter: Voter, answers: Mapping[
     if organization_id not in locked.community_ids:
         raise _not_a_target()
     cleaned = check_answers(locked.questions, answers)
+    # A survey opened before ballots were sealed has no key: its ballots go straight in, as they did then.
+    sealed = locked.public_key is not None and survey.anonymity == Anonymity.anonymous
+    # Sealed before the first write, so that SQLite's write lock is not held for it.
+    envelope = sealing.seal_answers(locked.public_key, survey.id, organization_id, cleaned) if sealed else None
     connection = db.session.connection()
     statements = _ballot_statements(connection.dialect.name)
     participation_id = connection.execute(statements.participation, {
@@ -265,12 +269,10 @@ def submit_ballot(survey: Survey | BallotSurvey, voter: Voter, answers: Mapping[
     # Refused once the tally has finished, which waits for this row while a ballot holds it.
     if not connection.execute(statements.count_ballot, {"survey": survey.id, "organization": organization_id}).rowcount:
         raise Conflict(_l("This survey has closed; answers are no longer accepted."))
-    # A survey opened before ballots were sealed has no key: its ballots go straight in, as they did then.
-    if survey.anonymity == Anonymity.anonymous and locked.public_key is not None:
+    if sealed:
         envelope_id = uuid.uuid4()
         connection.execute(statements.envelope, {
-            "survey_id": survey.id, "organization_id": organization_id, "id": envelope_id,
-            "sealed": sealing.seal_answers(locked.public_key, survey.id, organization_id, cleaned),
+            "survey_id": survey.id, "organization_id": organization_id, "id": envelope_id, "sealed": envelope,
         })
         return StoredBallot(envelope_id, survey.id, organization_id, sealed=True)
     ballot_id = uuid.uuid4()

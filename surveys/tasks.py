@@ -40,7 +40,7 @@ def run_tally(survey_id: int, now: datetime, rng: random.Random | None = None) -
     if phase(survey, now) is Phase.ended:
         record_closing(survey, now)
     communities, ballots = tally.count_survey(survey, current_app.config["BALLOT_BOX_KEY"], now,
-                                              rng or secrets.SystemRandom(), after_each=db.session.commit)
+                                              rng or secrets.SystemRandom(), commit=db.session.commit)
     db.session.commit()
     return TallyReport(communities, ballots)
 

@@ -19,7 +19,7 @@ import config
 from app import create_app
 from db import utcnow
 from extensions import db, writing
-from surveys import sealing
+from surveys import sealing, tally
 from surveys.tasks import run_tally
 
 
@@ -54,6 +54,8 @@ def kill_at(where: str, n: int) -> None:
 
 def main(url: str, survey_id: str, where: str | None = None, n: str = "0") -> None:
     app = create_app(type("KilledTallyConfig", (config.TestConfig,), {"SQLALCHEMY_DATABASE_URI": url}))
+    # A commit after every community (the task groups several), so that kills land between communities too.
+    tally.BALLOTS_PER_COMMIT = 1
     with app.app_context(), writing():
         if where:
             kill_at(where, int(n))
