@@ -18,7 +18,7 @@ def create_app(config_class: type[config.Config] = config.Config) -> Flask:
     app = Flask(__name__, instance_relative_config=True)
     app.config.from_object(config_class)
     Path(app.instance_path).mkdir(exist_ok=True)
-    app.config["BALLOT_BOX_KEY"] = keys.instance_key(app.instance_path, "ballot", app.config["BALLOT_KEY"])
+    keys.init_app(app)
 
     ext.db.init_app(app)
     ext.migrate.init_app(app, ext.db, directory=str(config.BASE_DIR / "migrations"))

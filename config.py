@@ -5,7 +5,6 @@ from pathlib import Path
 
 BASE_DIR = Path(__file__).resolve().parent
 DEFAULT_DATABASE_URL = f"sqlite:///{BASE_DIR / 'instance' / 'lianxin.sqlite3'}"
-INSECURE_SECRET_KEY = "dev-only-insecure-key"
 
 
 def _env_int(name: str, default: int) -> int:
@@ -13,7 +12,11 @@ def _env_int(name: str, default: int) -> int:
 
 
 class Config:
-    SECRET_KEY = os.environ.get("SECRET_KEY", INSECURE_SECRET_KEY)
+    #: Signs sessions and CSRF tokens. Unset: made once into instance/secret.key (mode 0600) and reused.
+    SECRET_KEY = os.environ.get("SECRET_KEY")
+    #: Keys the invitation codes' hashes (32 bytes, urlsafe base64), apart from SECRET_KEY so that rotating
+    #: the session key keeps every issued code valid. Unset: made once into instance/code.key.
+    CODE_KEY = os.environ.get("CODE_KEY")
     SQLALCHEMY_DATABASE_URI = os.environ.get("DATABASE_URL", DEFAULT_DATABASE_URL)
     # hide_parameters keeps answers and other values out of SQL error messages and logs.
     SQLALCHEMY_ENGINE_OPTIONS: dict = {"pool_pre_ping": True, "hide_parameters": True}
@@ -46,6 +49,8 @@ class Config:
 
     #: Where residents' photos are stored; never under static/.
     UPLOAD_FOLDER = os.environ.get("UPLOAD_FOLDER", str(BASE_DIR / "instance" / "uploads"))
+    #: Photos with more pixels are refused before they are decoded (a small PNG can decode to gigabytes).
+    PHOTO_MAX_PIXELS = _env_int("PHOTO_MAX_PIXELS", 25_000_000)
     WORKFLOW_ESCALATION_GRACE_HOURS = _env_int("WORKFLOW_ESCALATION_GRACE_HOURS", 24)
     WORKFLOW_AUTO_CLOSE_DAYS = _env_int("WORKFLOW_AUTO_CLOSE_DAYS", 7)
 
@@ -67,7 +72,8 @@ class Config:
 class TestConfig(Config):
     TESTING = True
     UPLOAD_FOLDER = "/nonexistent/uploads"  # tests bind a temporary folder
-    SECRET_KEY = "test-secret-key"
+    SECRET_KEY = "test-only-secret-key-of-thirty-two-characters-or-more"
+    CODE_KEY = "dGVzdC1vbmx5LWNvZGUtaGFzaC1rZXktMzItYnl0ZXM="  # tests only: 32 bytes in base64
     SQLALCHEMY_DATABASE_URI = "sqlite://"
     RATELIMIT_STORAGE_URI = "memory://"
     WTF_CSRF_ENABLED = True
@@ -84,6 +90,6 @@ class ProductionConfig(Config):
 
     @classmethod
     def check(cls) -> None:
-        """Refuse to start with a missing or known secret key."""
-        if not os.environ.get("SECRET_KEY") or cls.SECRET_KEY == INSECURE_SECRET_KEY or len(cls.SECRET_KEY) < 32:
+        """Refuse to start without a secret key every node shares (one made per node would sign nodes apart)."""
+        if not os.environ.get("SECRET_KEY") or len(cls.SECRET_KEY or "") < 32:
             raise RuntimeError("ProductionConfig needs SECRET_KEY set to a random string of at least 32 characters.")

@@ -7,7 +7,11 @@ import os
 import secrets
 from pathlib import Path
 
+from flask import Flask
+
 KEY_BYTES = 32
+#: Shorter session keys are refused: the key is all that stands between an outsider and a forged session.
+MIN_SECRET_KEY_LENGTH = 32
 
 
 def decode_key(text: str, name: str) -> bytes:
@@ -44,3 +48,15 @@ def instance_key(folder: str | Path, name: str, given: str | None) -> bytes:
         finally:
             draft.unlink()
     return decode_key(path.read_text(), str(path))
+
+
+def init_app(app: Flask) -> None:
+    """Settle the app's keys: the session key, the invitation codes' key and the ballot-box key, each its own."""
+    folder = app.instance_path
+    if not app.config.get("SECRET_KEY"):
+        app.config["SECRET_KEY"] = base64.urlsafe_b64encode(instance_key(folder, "secret", None)).decode()
+    if len(app.config["SECRET_KEY"]) < MIN_SECRET_KEY_LENGTH:
+        raise RuntimeError(f"SECRET_KEY must be at least {MIN_SECRET_KEY_LENGTH} characters; leave it unset to have "
+                           "one made into the instance folder.")
+    app.config["CODE_HASH_KEY"] = instance_key(folder, "code", app.config.get("CODE_KEY"))
+    app.config["BALLOT_BOX_KEY"] = instance_key(folder, "ballot", app.config.get("BALLOT_KEY"))

@@ -43,7 +43,7 @@ def _seed(if_empty: bool) -> None:
         return
     else:
         case_count, surveys = seed_everything(
-            Path(current_app.config["UPLOAD_FOLDER"]), current_app.config["SECRET_KEY"].encode(),
+            Path(current_app.config["UPLOAD_FOLDER"]), current_app.config["CODE_HASH_KEY"],
             current_app.config["BALLOT_BOX_KEY"],
         )
         db.session.commit()

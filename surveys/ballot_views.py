@@ -54,7 +54,7 @@ def answer_label(question: Question, value: str) -> str:
 
 
 def _key() -> bytes:
-    return current_app.config["SECRET_KEY"].encode()
+    return current_app.config["CODE_HASH_KEY"]
 
 
 def _resident():

@@ -330,7 +330,7 @@ def issue_codes(survey_id: int):
         return _invalid(survey, "surveys/_survey.html", codes_form=form)
     try:
         issued = codes.generate_codes(current_user, survey, form.organization.data, form.count.data,
-                                      key=current_app.config["SECRET_KEY"].encode(), now=utcnow())
+                                      key=current_app.config["CODE_HASH_KEY"], now=utcnow())
     except ValidationFailed as error:
         copy_errors(form, error)
         return _invalid(survey, "surveys/_survey.html", codes_form=form)

@@ -9,6 +9,7 @@ import redis
 import config
 from app import create_app
 from extensions import db
+from surveys.codes import hash_code
 from tests.conftest import PASSWORD, Client
 
 REDIS_URL = os.environ.get("TEST_REDIS_URL", "redis://127.0.0.1:6379/15")
@@ -63,3 +64,43 @@ def test_login_limits_are_shared_through_redis(database_url, make):
         for app in (first, second):
             with app.app_context():
                 db.engine.dispose()
+
+
+def _default_app(tmp_path, **settings):
+    """An app as `create_app()` builds it for `make run`: no SECRET_KEY, CODE_KEY or BALLOT_KEY given."""
+    default = type("Default", (config.Config,), {
+        "SECRET_KEY": None, "CODE_KEY": None, "BALLOT_KEY": None, "TESTING": True,
+        "SQLALCHEMY_DATABASE_URI": f"sqlite:///{tmp_path / 'default.sqlite3'}", **settings,
+    })
+    return create_app(default)
+
+
+def test_no_constant_key_signs_sessions_so_a_cookie_forged_with_the_old_one_opens_nothing(tmp_path, make):
+    app = _default_app(tmp_path)
+    assert len(app.config["SECRET_KEY"]) >= 32 and app.config["SECRET_KEY"] != "dev-only-insecure-key"
+    with app.app_context():
+        db.create_all()
+        admin = make.admin()
+        db.session.commit()
+        user_id = admin.get_id()
+        forger = type("Forger", (), {"secret_key": "dev-only-insecure-key", "config": app.config})()
+        forged = app.session_interface.get_signing_serializer(forger).dumps({"_user_id": user_id, "_fresh": True})
+        client = app.test_client()
+        client.set_cookie(app.config["SESSION_COOKIE_NAME"], forged)
+        response = client.get("/admin/users")
+        assert response.status_code in (302, 303) and "/login" in response.headers["Location"]
+        db.engine.dispose()
+
+
+def test_a_short_secret_key_is_refused(tmp_path):
+    with pytest.raises(RuntimeError, match="at least 32 characters"):
+        _default_app(tmp_path, SECRET_KEY="short-and-guessable")
+
+
+def test_rotating_the_session_key_keeps_every_issued_code_valid(tmp_path):
+    first = _default_app(tmp_path, SECRET_KEY="a" * 40)
+    rotated = _default_app(tmp_path, SECRET_KEY="b" * 40)
+    assert first.config["CODE_HASH_KEY"] == rotated.config["CODE_HASH_KEY"]
+    assert first.config["CODE_HASH_KEY"] not in (first.config["SECRET_KEY"].encode(), rotated.config["SECRET_KEY"].encode())
+    assert hash_code("ABCD2345", first.config["CODE_HASH_KEY"]) == hash_code("ABCD2345", rotated.config["CODE_HASH_KEY"])
+    assert first.config["BALLOT_BOX_KEY"] == rotated.config["BALLOT_BOX_KEY"] != first.config["CODE_HASH_KEY"]

@@ -90,7 +90,7 @@ def test_demo_seed_runs_surveys_and_prints_unused_codes(app):
     printed = CODE_LINE.findall(result.output[heading:])
     assert len(printed) == len({code for _, code in printed}) == 15
     assert {t.organization.name for t in current.targets} == {name for name, _ in printed}
-    key = app.config["SECRET_KEY"].encode()
+    key = app.config["CODE_HASH_KEY"]
     for community, code in printed:
         invitation = find_invitation(current, code, key)
         assert db.session.get(Organization, invitation.organization_id).name == community

@@ -57,7 +57,7 @@ def app(tmp_path_factory):
         db.create_all()
         # The same steps as `flask demo seed`; the case demo refreshes the case figures.
         seed_everything(
-            Path(app.config["UPLOAD_FOLDER"]), app.config["SECRET_KEY"].encode(), app.config["BALLOT_BOX_KEY"]
+            Path(app.config["UPLOAD_FOLDER"]), app.config["CODE_HASH_KEY"], app.config["BALLOT_BOX_KEY"]
         )
         db.session.commit()
     yield app

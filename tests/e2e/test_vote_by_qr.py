@@ -38,7 +38,7 @@ def slips(app):
         )
         set_targets(evaluator, survey, [community.id])
         open_survey(evaluator, survey, now, box_key=app.config["BALLOT_BOX_KEY"])
-        codes = generate_codes(evaluator, survey, community.id, 2, app.config["SECRET_KEY"].encode(), now)
+        codes = generate_codes(evaluator, survey, community.id, 2, app.config["CODE_HASH_KEY"], now)
         db.session.commit()
         return survey.id, title, [format_code(code) for code in codes]
 

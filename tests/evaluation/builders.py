@@ -49,7 +49,7 @@ class Evaluations:
     def __init__(self, world, make, app) -> None:
         self.world = world
         self.make = make
-        self.key = app.config["SECRET_KEY"].encode()
+        self.key = app.config["CODE_HASH_KEY"]
 
     def community(self, name: str, township=None):
         """Create a community of the township (the world's by default) with a secretary; return it and its term."""

@@ -100,7 +100,7 @@ class Surveys:
     def __init__(self, world, make, app) -> None:
         self.world = world
         self.make = make
-        self.key = app.config["SECRET_KEY"].encode()
+        self.key = app.config["CODE_HASH_KEY"]
         self._phones = 0
 
     def resident(self, community, *, verified: bool = True, username: str | None = None, active: bool = True):

@@ -70,7 +70,7 @@ def full_answers(survey: Survey, comment: str = "Keep it up.") -> dict[str, str]
 
 def codes_for(app, world, survey: Survey, count: int = 1) -> list[str]:
     codes = generate_codes(world["evaluator"], survey, world["community"].id, count,
-                           key=app.config["SECRET_KEY"].encode(), now=utcnow())
+                           key=app.config["CODE_HASH_KEY"], now=utcnow())
     db.session.commit()
     return codes
 

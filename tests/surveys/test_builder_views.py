@@ -11,9 +11,11 @@ from bs4 import BeautifulSoup
 from flask import url_for
 from sqlalchemy import func, select
 
+import config
 from accounts.models import RegisterEntry, Role
 from db import utcnow
 from extensions import db
+from keys import decode_key
 from surveys import ballots, builder, lifecycle, transitions
 from surveys.codes import find_invitation, generate_codes, hash_code, normalize_code
 from surveys.lifecycle import Phase
@@ -24,7 +26,7 @@ from surveys.tasks import run_tally
 from tests.conftest import BOX_KEY, Client
 from tests.helpers import duplicate_ids, soup
 
-KEY = b"test-secret-key"  # TestConfig.SECRET_KEY, as the views pass it
+KEY = decode_key(config.TestConfig.CODE_KEY, "CODE_KEY")  # the key the views hash codes with in the tests
 CODE_RE = re.compile(r"\b[A-Z2-9]{4}-[A-Z2-9]{4}\b")
 #: Shanghai is UTC+8 all year.
 SHANGHAI = timedelta(hours=8)
