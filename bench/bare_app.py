@@ -1,14 +1,18 @@
 """The baseline: a bare Flask app doing the least work for each job the project's pages do."""
 from __future__ import annotations
 
+import json
 import os
 import uuid
 from datetime import datetime, timezone
+from functools import cache
 from pathlib import Path
 
 from flask import Flask, render_template, request
+from nacl.public import PublicKey, SealedBox
 from sqlalchemy import (
-    Column, Date, DateTime, ForeignKey, Integer, MetaData, String, Table, Text, Uuid, create_engine, select,
+    Boolean, Column, Date, DateTime, ForeignKey, Integer, LargeBinary, MetaData, String, Table, Uuid, bindparam,
+    create_engine, select,
 )
 from sqlalchemy.dialects import postgresql, sqlite
 from sqlalchemy.engine import Engine
@@ -16,6 +20,7 @@ from sqlalchemy.schema import CreateTable
 
 from config import Config
 from extensions import configure_sqlite, writing
+from surveys.sealing import PADDED_TO
 
 metadata = MetaData()
 #: The project's tables, reduced to the columns the baseline reads or writes.
@@ -42,23 +47,16 @@ participations = Table(
     Column("invitation_id", Integer),
     Column("day", Date),
 )
-ballots = Table(
-    "survey_ballots", metadata, Column("id", Uuid, primary_key=True), Column("survey_id", Integer),
-    Column("organization_id", Integer), Column("day", Date),
-)
-answers = Table(
-    "survey_ballot_answers", metadata, Column("ballot_id", Uuid, primary_key=True),
-    Column("question_id", Integer, primary_key=True), Column("value", String), Column("text", Text),
-)
-rollups = Table(
-    "survey_rollups", metadata, Column("survey_id", Integer, primary_key=True),
-    Column("organization_id", Integer, primary_key=True), Column("question_id", Integer, primary_key=True),
-    Column("option", String, primary_key=True), Column("count", Integer),
+envelopes = Table(
+    "survey_envelopes", metadata, Column("survey_id", Integer, primary_key=True),
+    Column("organization_id", Integer, primary_key=True), Column("id", Uuid, primary_key=True),
+    Column("sealed", LargeBinary),
 )
 targets = Table(
     "survey_targets", metadata, Column("survey_id", Integer, primary_key=True),
-    Column("organization_id", Integer, primary_key=True), Column("ballots", Integer),
+    Column("organization_id", Integer, primary_key=True), Column("ballots", Integer), Column("counted", Boolean),
 )
+surveys = Table("surveys", metadata, Column("id", Integer, primary_key=True), Column("ballot_public_key", LargeBinary))
 bench_writes = Table(
     "bench_writes",
     metadata,
@@ -67,8 +65,6 @@ bench_writes = Table(
     Column("created_at", DateTime),
 )
 STATIC_PAGE = (Path(__file__).parent / "templates" / "static_page.html").read_text(encoding="utf-8")
-#: What a free-text answer counts under in the rollups, as in the project.
-ANSWERED = "answered"
 
 
 def _engine(url: str) -> Engine:
@@ -83,11 +79,19 @@ def create_app() -> Flask:
     """Create the bare app on DATABASE_URL and its bench-only table."""
     engine = _engine(os.environ["DATABASE_URL"])
     insert_for_dialect = postgresql.insert if engine.dialect.name == "postgresql" else sqlite.insert
-    # Built once and run for every answer, as the project does: a multi-row VALUES would be compiled per request.
-    add_to_rollup = insert_for_dialect(rollups).on_conflict_do_update(
-        index_elements=["survey_id", "organization_id", "question_id", "option"],
-        set_={"count": rollups.c.count + 1},
-    )
+    # Built once, as the project's: the table's unique constraints decide, and only a new row returns its id.
+    take_part = insert_for_dialect(participations).on_conflict_do_nothing().returning(participations.c.id)
+    count_ballot = targets.update().where(
+        targets.c.survey_id == bindparam("survey"), targets.c.organization_id == bindparam("organization"),
+        targets.c.counted.is_(False),
+    ).values(ballots=targets.c.ballots + 1)
+
+    @cache
+    def ballot_box(survey_id: int) -> SealedBox:
+        """Return what seals a survey's ballots, read once per process as the project reads its open surveys."""
+        with engine.connect() as connection:
+            key = connection.scalar(select(surveys.c.ballot_public_key).where(surveys.c.id == survey_id))
+        return SealedBox(PublicKey(key))
     with engine.begin() as connection:
         # Both workers run this at start; IF NOT EXISTS keeps the race harmless.
         connection.execute(CreateTable(bench_writes, if_not_exists=True))
@@ -128,33 +132,29 @@ def create_app() -> Flask:
 
     @app.post("/ballot-bare")
     def ballot_bare() -> tuple[str, int]:
-        """Write the rows of one ballot by invitation in one transaction: no checks, no auth, no CSRF."""
+        """Take one ballot by invitation in one transaction: the participation, the count, a sealed envelope.
+
+        No checks, no auth, no CSRF; the answers ("q<id>") are sealed as they come, padded as the
+        project pads them, before the write lock is taken.
+        """
         form = request.form
         survey_id, organization_id = int(form["survey"]), int(form["organization"])
-        day = datetime.now(timezone.utc).date()
-        ballot_id = uuid.uuid4()
-        # "q<id>" carries an option, "t<id>" a free-text answer.
-        given = [(int(key[1:]), key[0], value) for key, value in form.items() if key[0] in "qt" and key[1:].isdigit()]
-        with writing(), engine.begin() as connection:
-            connection.execute(participations.insert().values(
-                survey_id=survey_id, organization_id=organization_id, invitation_id=int(form["invitation"]), day=day
-            ))
-            connection.execute(ballots.insert().values(
-                id=ballot_id, survey_id=survey_id, organization_id=organization_id, day=day
-            ))
-            connection.execute(answers.insert(), [
-                {"ballot_id": ballot_id, "question_id": question_id, "value": value if kind == "q" else None,
-                 "text": value if kind == "t" else None}
-                for question_id, kind, value in given
-            ])
-            connection.execute(add_to_rollup, [
-                {"survey_id": survey_id, "organization_id": organization_id, "question_id": question_id,
-                 "option": value if kind == "q" else ANSWERED, "count": 1}
-                for question_id, kind, value in given
-            ])
-            connection.execute(targets.update().where(
-                targets.c.survey_id == survey_id, targets.c.organization_id == organization_id
-            ).values(ballots=targets.c.ballots + 1))
+        given = sorted((int(key[1:]), value) for key, value in form.items() if key[0] == "q" and key[1:].isdigit())
+        plain = json.dumps([survey_id, organization_id, given], ensure_ascii=False, separators=(",", ":")).encode()
+        sealed = ballot_box(survey_id).encrypt(plain + b" " * (-len(plain) % PADDED_TO))
+        # Returning before the commit rolls back: the connection closes with its transaction open.
+        with writing(), engine.connect() as connection:
+            if connection.execute(take_part, {
+                "survey_id": survey_id, "organization_id": organization_id, "resident_id": None,
+                "invitation_id": int(form["invitation"]), "day": datetime.now(timezone.utc).date(),
+            }).scalar() is None:
+                return "", 409
+            if not connection.execute(count_ballot, {"survey": survey_id, "organization": organization_id}).rowcount:
+                return "", 409  # counted already
+            connection.execute(envelopes.insert(), {
+                "survey_id": survey_id, "organization_id": organization_id, "id": uuid.uuid4(), "sealed": sealed,
+            })
+            connection.commit()
         return "", 204
 
     return app

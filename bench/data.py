@@ -181,7 +181,7 @@ def open_evaluation(app: Flask, now: datetime) -> Evaluation:
             select(Organization.id).where(Organization.level == OrgLevel.community).order_by(Organization.id)
         ))
         set_targets(evaluator, survey, community_ids)
-        open_survey(evaluator, survey, now)
+        open_survey(evaluator, survey, now, box_key=app.config["BALLOT_BOX_KEY"])
         db.session.commit()
         questions = [(f"q{q.id}", q.option_values()) for q in survey.questions]
         evaluation = Evaluation(survey.id, community_ids, questions)
@@ -240,7 +240,7 @@ def code_ballot_requests(app: Flask, evaluation: Evaluation, count: int) -> list
     with app.app_context(), writing():
         evaluator = db.session.scalar(select(User).where(User.username == "eval.district"))
         survey = db.session.get(Survey, evaluation.survey_id)
-        key = app.config["SECRET_KEY"].encode()
+        key = app.config["CODE_HASH_KEY"]
         while len(codes) < count:
             community = evaluation.community_ids[len(codes) // MAX_CODES_PER_BATCH
                                                  % len(evaluation.community_ids)]
@@ -251,7 +251,7 @@ def code_ballot_requests(app: Flask, evaluation: Evaluation, count: int) -> list
     path = f"/vote/{evaluation.survey_id}"
     requests = []
     for code in codes:
-        # As after /vote?code=…: the checked code waits in the session and comes back in the form.
+        # As after the code was taken at /vote: the checked code waits in the session and comes back in the form.
         cookie, token = signed_in_cookie(app, None, {CODE_KEY: code})
         body = urlencode({"csrf_token": token, "code": code, **_answers(rng, evaluation)})
         requests.append(Request(path, cookie, body))
@@ -272,16 +272,11 @@ def bare_ballot_requests(app: Flask, evaluation: Evaluation, count: int, seed: i
         ]).scalars().all()
         db.session.commit()
         db.session.remove()
-    requests = []
-    for invitation_id, community in zip(ids, communities):
-        answers = _answers(rng, evaluation)
-        # The bare app reads nothing: the form says which answers are free text ("t…") and which options ("q…").
-        fields = {(f"t{key[1:]}" if not options else key): answers[key]
-                  for key, options in evaluation.questions if key in answers}
-        body = urlencode({"survey": evaluation.survey_id, "organization": community,
-                          "invitation": invitation_id, **fields})
-        requests.append(Request("/ballot-bare", "", body))
-    return requests
+    return [
+        Request("/ballot-bare", "", urlencode({"survey": evaluation.survey_id, "organization": community,
+                                               "invitation": invitation_id, **_answers(rng, evaluation)}))
+        for invitation_id, community in zip(ids, communities)
+    ]
 
 
 def signed_in_cookie(app: Flask, user: User | None, extra: dict | None = None) -> tuple[str, str]:

@@ -1,10 +1,11 @@
 """The evaluation table at scale: 1,000 secretaries rated by 10,000, then 1,000,000 ballots.
 
-The structure (townships, communities, the survey, its targets and opening) goes through the real services
-or, for the secretaries, Core rows like the ones they write. The ballots go in with bulk Core inserts in one
-transaction per size, writing what surveys.ballots.submit_ballot writes for each ballot: its invitation
-(as generate_codes issues it), the participation, the ballot, its answers, the rollup counts and the
-target's ballot count, so that the rollups are exactly what the ballots imply.
+The structure (townships, communities, the survey, its targets, opening, closing and the tally's last step)
+goes through the real services or, for the secretaries, Core rows like the ones they write. The ballots go in
+with bulk Core inserts in one transaction per size, writing what surveys.ballots.submit_ballot and then the
+tally leave for each ballot: its invitation (as generate_codes issues it), the participation and the target's
+ballot count; the ballot without a date, its answers and the rollup counts, so that the rollups are exactly
+what the ballots imply. The table measured reads those, never envelopes, so none are sealed here.
 """
 from __future__ import annotations
 
@@ -38,9 +39,12 @@ from surveys.models import (
     DONT_KNOW, OPTIONS, Anonymity, Ballot, BallotAnswer, Invitation, Participation, QuestionType, Rollup, Survey,
     SurveyKind, SurveyTarget,
 )
+from surveys.tally import finish
 from surveys.transitions import close_survey, open_survey
 
 TOWNSHIPS = 20
+#: The bench townships' names begin with it, and their communities' too.
+TOWNSHIP_NAME = "评议街道"
 COMMUNITIES = 1_000
 #: The ballots cast in total at each measured size.
 SIZES = (10_000, 1_000_000)
@@ -115,9 +119,9 @@ class ScaleEvaluation:
         with app.app_context(), writing():
             evaluator = db.session.scalar(select(User).where(User.username == EVALUATOR))
             district = evaluator.organization_for(Role.evaluator)
-            community_ids = _add_communities(district, now)
+            community_ids = add_communities(district, now)
             opens_at = now - timedelta(days=14)
-            survey = _closed_evaluation(evaluator, community_ids, opens_at)
+            survey = _closed_evaluation(evaluator, community_ids, opens_at, app.config["BALLOT_BOX_KEY"])
             _add_case_figures(rng, survey, now)
             db.session.commit()
             by_type = {q.type: q.id for q in survey.questions}
@@ -129,7 +133,7 @@ class ScaleEvaluation:
         return evaluation
 
     def grow_to(self, app: Flask, total: int) -> Inserted:
-        """Cast ballots until the survey has `total`, in one transaction, as submit_ballot would have."""
+        """Cast ballots until the survey has `total`, in one transaction, as submit_ballot and the tally would have."""
         started = time.perf_counter()
         ballot_answer_s = 0.0
         added = total - self.ballots
@@ -152,8 +156,7 @@ class ScaleEvaluation:
                                         "created_at": self.opened_at})
                     participations.append({"survey_id": self.survey_id, "organization_id": organization_id,
                                            "invitation_id": next_invitation, "day": day})
-                    ballots.append({"id": ballot_id, "survey_id": self.survey_id,
-                                    "organization_id": organization_id, "day": day})
+                    ballots.append({"id": ballot_id, "survey_id": self.survey_id, "organization_id": organization_id})
                     ballot_answers.extend(
                         {"ballot_id": ballot_id, "question_id": question_id, "value": value}
                         for question_id, value in sorted(((self.headline_id, rating), (self.grade4_id, grade)))
@@ -170,7 +173,7 @@ class ScaleEvaluation:
                 rows += len(invitations) + len(participations) + len(ballots) + len(ballot_answers)
                 answers += len(ballot_answers)
             rows += _add_to_rollups(self.survey_id, rollups)
-            _count_on_targets(self.survey_id, per_community)
+            count_on_targets(self.survey_id, per_community)
             db.session.commit()
             db.session.remove()
             db.engine.dispose()  # the enlarged cache goes with the seeding connection
@@ -209,14 +212,15 @@ def _profile(rng: random.Random, organization_id: int) -> Profile:
     return Profile(organization_id, rng.lognormvariate(0, 0.6), rating, grades)
 
 
-def _add_communities(district: Organization, now: datetime) -> list[int]:
+def add_communities(district: Organization, now: datetime) -> list[int]:
     """Add the townships and communities through the service, and a secretary with an open term for each."""
     communities = []
     for t in range(1, TOWNSHIPS + 1):
-        township = create_organization(None, name=f"评议街道{t:02d}", level=OrgLevel.township, parent_id=district.id)
+        township = create_organization(None, name=f"{TOWNSHIP_NAME}{t:02d}", level=OrgLevel.township,
+                                       parent_id=district.id)
         for c in range(1, COMMUNITIES // TOWNSHIPS + 1):
             communities.append(create_organization(
-                None, name=f"评议街道{t:02d}第{c:02d}社区", level=OrgLevel.community, parent_id=township.id,
+                None, name=f"{TOWNSHIP_NAME}{t:02d}第{c:02d}社区", level=OrgLevel.community, parent_id=township.id,
             ).id)
     # The rows create_user and appoint_secretary write, without an Argon2 hash per secretary.
     password_hash = password_hasher().hash(DEMO_PASSWORD)
@@ -238,8 +242,8 @@ def _add_communities(district: Organization, now: datetime) -> list[int]:
     return communities
 
 
-def _closed_evaluation(evaluator: User, community_ids: list[int], opens_at: datetime) -> Survey:
-    """Create, open and close a democratic evaluation asking only its rating3 headline and its grade4 question."""
+def _closed_evaluation(evaluator: User, community_ids: list[int], opens_at: datetime, box_key: bytes) -> Survey:
+    """Create, open, close and count a democratic evaluation asking only its rating3 headline and grade4 question."""
     survey = create_survey(
         evaluator, title="Bench evaluation of 1,000 secretaries", description="",
         kind=SurveyKind.democratic_evaluation, anonymity=Anonymity.anonymous, opens_at=opens_at,
@@ -253,9 +257,9 @@ def _closed_evaluation(evaluator: User, community_ids: list[int], opens_at: date
         else:
             delete_question(evaluator, question)
     set_targets(evaluator, survey, community_ids)
-    open_survey(evaluator, survey, opens_at)
+    open_survey(evaluator, survey, opens_at, box_key=box_key)
     close_survey(evaluator, survey, survey.closes_at)
-    db.session.flush()
+    finish(survey, survey.closes_at)  # as the tally leaves it, with no envelope: the ballots go in later
     return survey
 
 
@@ -297,7 +301,7 @@ def _add_to_rollups(survey_id: int, counts: Counter[tuple[int, int, str]]) -> in
     return len(counts)
 
 
-def _count_on_targets(survey_id: int, per_community: Counter[int]) -> None:
+def count_on_targets(survey_id: int, per_community: Counter[int]) -> None:
     """Add each community's new ballots to its target, and as many codes issued (each ballot used one)."""
     table = SurveyTarget.__table__
     db.session.execute(

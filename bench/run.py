@@ -2,6 +2,7 @@
 from __future__ import annotations
 
 import argparse
+import base64
 import os
 import secrets
 import signal
@@ -13,7 +14,7 @@ from pathlib import Path
 
 import config
 from app import create_app
-from bench import evaluation
+from bench import evaluation, tally
 from bench.data import HOST
 from bench.endpoints import ENDPOINTS, INSERT, Endpoint, Run
 from bench.harness import (
@@ -42,7 +43,8 @@ NO_LIMIT = "1000000 per minute"
 
 def bench_config(env: dict[str, str]) -> type[config.Config]:
     """Return the servers' configuration for the project app in this process, whatever was imported before."""
-    names = ("RATELIMIT_STORAGE_URI", "LOGIN_LIMIT_PER_IP", "LOGIN_LIMIT_PER_ACCOUNT", "BALLOT_LIMIT_PER_IP")
+    names = ("RATELIMIT_STORAGE_URI", "LOGIN_LIMIT_PER_IP", "LOGIN_LIMIT_PER_ACCOUNT", "BALLOT_LIMIT_PER_IP",
+             "BALLOT_KEY")
     return type("BenchConfig", (config.Config,), {
         "SQLALCHEMY_DATABASE_URI": env["DATABASE_URL"], "SECRET_KEY": env["SECRET_KEY"],
         "SESSION_COOKIE_SECURE": False, **{name: env[name] for name in names},
@@ -114,15 +116,29 @@ def bench_evaluation(wrk: str, run: Run, base: str, show_sql: bool) -> dict:
     return figures | {"ratio": round(last[key] / first[key], 3), "ratio_of": ratio_of}
 
 
+def bench_tally(run: Run, ballots: int, command: str) -> dict:
+    """Seal `ballots` envelopes in the 1,000 bench communities, time their tally and return the figures."""
+    sealed = tally.build(run.app, utcnow(), ballots)
+    print(f"  {sealed.envelopes:,} envelopes sealed and written in {sealed.setup_s:.0f} s "
+          f"(sealing {sealed.seal_s:.0f} s); counting them…", flush=True)
+    return tally.count(run.app, sealed, command)
+
+
 def bench(endpoints: list[Endpoint], duration_s: int, connections: int, show_sql: bool = False,
-          with_evaluation: bool = False) -> dict[str, dict]:
-    """Set up a fresh demo database, serve both apps, load each endpoint pair and return the results."""
-    wrk = ensure_wrk()
+          with_evaluation: bool = False, tally_ballots: int = 0, command: str = "") -> dict[str, dict]:
+    """Set up a fresh demo database, serve both apps, load each endpoint pair and return the results.
+
+    The tally runs last, with `tally_ballots` envelopes (none: left out); it needs neither server nor wrk.
+    """
+    serve = bool(endpoints) or with_evaluation
+    wrk = ensure_wrk() if serve else ""
     with tempfile.TemporaryDirectory(prefix="lianxin-bench-") as tmp:
         env = {
             **os.environ,
             "DATABASE_URL": f"sqlite:///{Path(tmp) / 'bench.sqlite3'}",
             "SECRET_KEY": secrets.token_hex(20),
+            # The run's own ballot-box key, for the servers and this process alike: never the instance folder's.
+            "BALLOT_KEY": base64.urlsafe_b64encode(secrets.token_bytes(32)).decode(),
             "RATELIMIT_STORAGE_URI": "memory://",
             "SESSION_COOKIE_SECURE": "0",  # plain HTTP on loopback: a Secure cookie would never come back
             # The limits would otherwise turn the bench's logins and ballots into 429s.
@@ -140,7 +156,7 @@ def bench(endpoints: list[Endpoint], duration_s: int, connections: int, show_sql
             for spec, base, ready_path in (
                 ("app:create_app()", bases["project"], "/login"),
                 ("bench.bare_app:create_app()", bases["bare"], "/static-page"),
-            ):
+            ) if serve else ():
                 log_path = Path(tmp) / f"{spec.partition(':')[0]}.log"
                 servers.append(start_gunicorn(spec, int(base.rsplit(":", 1)[1]), env, log_path))
                 wait_until_up(base, ready_path, servers[-1], log_path)
@@ -151,6 +167,9 @@ def bench(endpoints: list[Endpoint], duration_s: int, connections: int, show_sql
             if with_evaluation:
                 print("Preparing evaluation…", flush=True)
                 results["evaluation"] = bench_evaluation(wrk, run, bases["project"], show_sql)
+            if tally_ballots:
+                print("Preparing tally…", flush=True)
+                results["tally"] = bench_tally(run, tally_ballots, command)
             return results
         finally:
             for server in servers:
@@ -162,27 +181,37 @@ def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__)
     parser.add_argument("--duration", type=int, default=10, help="seconds of load per endpoint and app (default 10)")
     parser.add_argument("--connections", type=int, default=8, help="concurrent connections (default 8)")
-    parser.add_argument("--only", action="append", choices=[e.name for e in ENDPOINTS] + ["evaluation"],
+    parser.add_argument("--only", action="append", choices=[e.name for e in ENDPOINTS] + ["evaluation", "tally"],
                         metavar="NAME",
-                        help="run only this endpoint; repeat for several (default: all)")
+                        help="run only this endpoint or section (evaluation, tally); repeat for several (default: all)")
     parser.add_argument("--show-sql", action="store_true", help="print the statements of each project request")
+    parser.add_argument("--tally-ballots", type=int, default=tally.BALLOTS, metavar="N",
+                        help=f"sealed ballots the tally counts (default {tally.BALLOTS:,}; at least "
+                             f"{evaluation.COMMUNITIES:,}, one per community)")
     args = parser.parse_args()
     if args.duration < 1 or args.connections < 1:
         parser.error("--duration and --connections must be at least 1")
+    if args.tally_ballots < evaluation.COMMUNITIES:
+        parser.error(f"--tally-ballots must be at least {evaluation.COMMUNITIES}")
     endpoints = [e for e in ENDPOINTS if not args.only or e.name in args.only]
     with_evaluation = not args.only or "evaluation" in args.only
+    tally_ballots = args.tally_ballots if not args.only or "tally" in args.only else 0
+    command = " ".join([".venv/bin/python -m bench.run", *sys.argv[1:]])
     # Turn a polite kill into an exception too, so the servers are stopped on the way out.
     signal.signal(signal.SIGTERM, lambda *_: sys.exit("Terminated; the servers are stopped."))
     started = time.monotonic()
     try:
-        results = bench(endpoints, args.duration, args.connections, args.show_sql, with_evaluation)
+        results = bench(endpoints, args.duration, args.connections, args.show_sql, with_evaluation, tally_ballots,
+                        command)
     except KeyboardInterrupt:
         sys.exit("Interrupted; the servers are stopped.")
-    pairs = {name: row for name, row in results.items() if name != "evaluation"}
+    pairs = {name: row for name, row in results.items() if name not in ("evaluation", "tally")}
     if pairs:
         print_table(pairs)
     if "evaluation" in results:
         print(evaluation.summary(results["evaluation"]))
+    if "tally" in results:
+        print(tally.summary(results["tally"]))
     write_results(results)
     print(f"\nWritten to {RESULTS_PATH.relative_to(ROOT)}; ratio = project rps / bare rps. "
           f"The run took {time.monotonic() - started:.0f} s.")
