@@ -15,7 +15,7 @@ from db import utcnow
 from extensions import db
 from tests.conftest import BOX_KEY
 from surveys.builder import create_survey, set_targets
-from surveys.models import Anonymity, SurveyKind
+from surveys.models import Anonymity, Survey, SurveyKind
 from surveys.transitions import open_survey
 
 pytestmark = pytest.mark.usefixtures("forget_language_choices")
@@ -63,21 +63,27 @@ def assert_ballot_page(page, tr, locale, title, name_of, check_a11y, duplicate_i
     assert duplicate_ids(page) == []
 
 
+def open_evaluation_of_community(title: str) -> tuple[Survey, User, Organization]:
+    """Open a democratic evaluation of 桂花社区's secretary through the services, in the caller's app context."""
+    evaluator = db.session.scalar(select(User).where(User.username == EVALUATOR))
+    community = db.session.scalar(select(Organization).where(Organization.name == COMMUNITY))
+    now = utcnow()
+    survey = create_survey(
+        evaluator, title=title, description="", kind=SurveyKind.democratic_evaluation,
+        anonymity=Anonymity.anonymous, opens_at=now, closes_at=now + timedelta(days=14), min_group_size=5,
+        owner_organization_id=None,
+    )
+    set_targets(evaluator, survey, [community.id])
+    open_survey(evaluator, survey, now, box_key=BOX_KEY)
+    return survey, evaluator, community
+
+
 @pytest.fixture
 def open_evaluation(app):
-    """Open a democratic evaluation of 桂花社区's secretary through the services; return its id and title."""
+    """Open a democratic evaluation of 桂花社区's secretary; return its id and title."""
     title = unique_title()
     with app.app_context():
-        evaluator = db.session.scalar(select(User).where(User.username == EVALUATOR))
-        community = db.session.scalar(select(Organization).where(Organization.name == COMMUNITY))
-        now = utcnow()
-        survey = create_survey(
-            evaluator, title=title, description="", kind=SurveyKind.democratic_evaluation,
-            anonymity=Anonymity.anonymous, opens_at=now, closes_at=now + timedelta(days=14), min_group_size=5,
-            owner_organization_id=None,
-        )
-        set_targets(evaluator, survey, [community.id])
-        open_survey(evaluator, survey, now, box_key=BOX_KEY)
+        survey, _evaluator, _community = open_evaluation_of_community(title)
         db.session.commit()
         return survey.id, title
 

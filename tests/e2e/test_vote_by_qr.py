@@ -2,21 +2,15 @@
 from __future__ import annotations
 
 import re
-from datetime import timedelta
 from urllib.parse import parse_qs, urlsplit
 
 import pytest
 from playwright.sync_api import expect
-from sqlalchemy import select
 
-from accounts.models import Organization, User
 from db import utcnow
 from extensions import db
-from surveys.builder import create_survey, set_targets
 from surveys.codes import format_code, generate_codes
-from surveys.models import Anonymity, SurveyKind
-from surveys.transitions import open_survey
-from tests.e2e.test_survey_flow import COMMUNITY, EVALUATOR, answer_every_question, unique_title
+from tests.e2e.test_survey_flow import answer_every_question, open_evaluation_of_community, unique_title
 
 pytestmark = pytest.mark.usefixtures("forget_language_choices")
 
@@ -28,17 +22,8 @@ def slips(app):
     """Open an evaluation of 桂花社区 and issue two codes; return its id, its title and the codes as printed."""
     title = unique_title()
     with app.app_context():
-        evaluator = db.session.scalar(select(User).where(User.username == EVALUATOR))
-        community = db.session.scalar(select(Organization).where(Organization.name == COMMUNITY))
-        now = utcnow()
-        survey = create_survey(
-            evaluator, title=title, description="", kind=SurveyKind.democratic_evaluation,
-            anonymity=Anonymity.anonymous, opens_at=now, closes_at=now + timedelta(days=14), min_group_size=5,
-            owner_organization_id=None,
-        )
-        set_targets(evaluator, survey, [community.id])
-        open_survey(evaluator, survey, now, box_key=app.config["BALLOT_BOX_KEY"])
-        codes = generate_codes(evaluator, survey, community.id, 2, app.config["CODE_HASH_KEY"], now)
+        survey, evaluator, community = open_evaluation_of_community(title)
+        codes = generate_codes(evaluator, survey, community.id, 2, app.config["CODE_HASH_KEY"], utcnow())
         db.session.commit()
         return survey.id, title, [format_code(code) for code in codes]
 
