@@ -1,6 +1,8 @@
 """Administrators manage request categories and their time limits."""
 from __future__ import annotations
 
+from collections.abc import Callable
+
 from flask import Blueprint, flash, redirect, render_template, url_for
 from flask_babel import gettext as _
 from flask_login import current_user
@@ -32,16 +34,7 @@ def index():
 def new():
     """Add a category."""
     form = CategoryForm()
-    if form.validate_on_submit():
-        try:
-            categories.create_category(current_user, _fields(form))
-        except ValidationFailed as error:
-            copy_errors(form, error)
-        else:
-            db.session.commit()
-            flash(_("Category saved."), "success")
-            return redirect(url_for("categories.index"), 303)
-    return render_template("workflow/category_form.html", form=form, category=None), form_status(form)
+    return _save(form, None, lambda: categories.create_category(current_user, _fields(form)))
 
 
 @bp.route("/<int:category_id>/edit", methods=["GET", "POST"])
@@ -49,9 +42,14 @@ def edit(category_id: int):
     """Rename a category, change its time limits or stop offering it."""
     category = categories.get_category(category_id)
     form = CategoryForm(obj=category)
+    return _save(form, category, lambda: categories.update_category(current_user, category, _fields(form)))
+
+
+def _save(form: CategoryForm, category: categories.Category | None, save: Callable[[], object]):
+    """Validate the form, save through the service, commit and go back to the list; or show the form with its errors."""
     if form.validate_on_submit():
         try:
-            categories.update_category(current_user, category, _fields(form))
+            save()
         except ValidationFailed as error:
             copy_errors(form, error)
         else:
