@@ -12,8 +12,8 @@ from sqlalchemy import func, select
 
 from accounts.models import Organization, OrgLevel, RegisterEntry, Role, RoleGrant, User
 from accounts.organizations import organizations_in
-from accounts.users import PHONE_RE, match_register_entry, normalize_phone
-from errors import PermissionDenied, ValidationFailed
+from accounts.users import PHONE_RE, match_register_entry, normalize_phone, role_scope
+from errors import ValidationFailed
 from extensions import db
 
 HEADER_ALIASES = {
@@ -50,12 +50,7 @@ class RegisterImportFailed(ValidationFailed):
 
 def register_scope(actor: User) -> Organization | None:
     """Return the subtree whose register the actor manages; None means everything (admin)."""
-    if actor.is_admin:
-        return None
-    member_org = actor.organization_for(Role.member)
-    if member_org is None:
-        raise PermissionDenied(_l("Only members and administrators manage the resident register."))
-    return member_org
+    return role_scope(actor, Role.member, _l("Only members and administrators manage the resident register."))
 
 
 def _decode(data: bytes) -> str:

@@ -29,14 +29,19 @@ def require_admin(actor: User) -> None:
         raise PermissionDenied(_l("Only administrators may do this."))
 
 
-def evaluator_scope(actor: User) -> Organization | None:
-    """Return the subtree the actor may see as an evaluator; None means everything (admin)."""
+def role_scope(actor: User, role: Role, refusal: str) -> Organization | None:
+    """Return the subtree the actor acts on in this role; None means everything (admin); refuse anyone else."""
     if actor.is_admin:
         return None
-    scope = actor.organization_for(Role.evaluator)
+    scope = actor.organization_for(role)
     if scope is None:
-        raise PermissionDenied(_l("Only evaluators and administrators may see this."))
+        raise PermissionDenied(refusal)
     return scope
+
+
+def evaluator_scope(actor: User) -> Organization | None:
+    """Return the subtree the actor may see as an evaluator; None means everything (admin)."""
+    return role_scope(actor, Role.evaluator, _l("Only evaluators and administrators may see this."))
 
 
 def check_password_policy(password: str, username: str = "", name: str = "", phone: str = "") -> list[str]:
