@@ -78,7 +78,14 @@ def _open_all(opener, survey_id: int, organization_id: int, rows: list, pool: Th
     return first + second
 
 
-def count_community(survey: Survey, organization_id: int, opener, rng: random.Random,
+def free_text_questions(survey: Survey) -> frozenset[int]:
+    """Return the ids of the survey's free-text questions, whose answers are text and count as answered."""
+    return frozenset(db.session.scalars(
+        select(Question.id).where(Question.survey_id == survey.id, Question.type == QuestionType.free_text)
+    ))
+
+
+def count_community(survey: Survey, organization_id: int, opener, rng: random.Random, free_text: frozenset[int],
                     pool: ThreadPoolExecutor | None = None) -> int:
     """Turn one community's envelopes into ballots in random order, with their rollup counts; return how many."""
     connection = db.session.connection()
@@ -92,9 +99,6 @@ def count_community(survey: Survey, organization_id: int, opener, rng: random.Ra
         return 0
     contents = _open_all(opener, survey.id, organization_id, rows, pool)
     rng.shuffle(contents)
-    free_text = set(db.session.scalars(
-        select(Question.id).where(Question.survey_id == survey.id, Question.type == QuestionType.free_text)
-    ))
     ballots, answers, counts = [], [], Counter()
     for content in contents:
         ballot_id = uuid.uuid4()
@@ -142,11 +146,12 @@ def count_survey(survey: Survey, box_key: bytes, now: datetime, rng: random.Rand
     at close) are counted by the next round.
     """
     opener = opener_for(survey, box_key) if is_sealed(survey) else None
+    free_text = free_text_questions(survey)
     communities = ballots = uncommitted = 0
     with ThreadPoolExecutor(max_workers=2) as pool:
         while not finish(survey, now):
             for organization_id in communities_to_count(survey):
-                counted = count_community(survey, organization_id, opener, rng, pool)
+                counted = count_community(survey, organization_id, opener, rng, free_text, pool)
                 communities, ballots, uncommitted = communities + 1, ballots + counted, uncommitted + counted
                 if uncommitted >= BALLOTS_PER_COMMIT:
                     commit()

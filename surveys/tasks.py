@@ -41,7 +41,6 @@ def run_tally(survey_id: int, now: datetime, rng: random.Random | None = None) -
         record_closing(survey, now)
     communities, ballots = tally.count_survey(survey, current_app.config["BALLOT_BOX_KEY"], now,
                                               rng or secrets.SystemRandom(), commit=db.session.commit)
-    db.session.commit()
     return TallyReport(communities, ballots)
 
 
