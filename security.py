@@ -17,8 +17,20 @@ CSP = (
 SAFE_METHODS = {"GET", "HEAD", "OPTIONS"}
 
 
+def reads_before_writing(view):
+    """Mark a view that reads in a plain transaction and takes SQLite's write lock itself, for its writes alone.
+
+    Every other state-changing request writes with the lock taken at its first statement.
+    """
+    view.reads_before_writing = True
+    return view
+
+
 def _mark_write_intent() -> None:
-    if request.method not in SAFE_METHODS:
+    if request.method in SAFE_METHODS:
+        return
+    view = current_app.view_functions.get(request.endpoint)
+    if not getattr(view, "reads_before_writing", False):
         g.write_intent_token = write_intent.set(True)
 
 

@@ -10,10 +10,11 @@ from flask_login import current_user, login_required
 
 from db import utcnow
 from errors import Conflict, DomainError, PermissionDenied, ValidationFailed
-from extensions import db, limiter
+from security import reads_before_writing
+from extensions import db, limiter, writing
 from surveys.ballots import (
-    AlreadyParticipated, BallotSurvey, Voter, ballot_survey, check_can_answer, has_participated, submit_ballot,
-    surveys_for_resident, target_for,
+    AlreadyParticipated, BallotSurvey, Voter, ballot_survey, check_can_answer, has_participated, prepare_ballot,
+    store_ballot, surveys_for_resident, target_for,
 )
 from surveys.builder import get_survey
 from surveys.codes import find_invitation, format_code, invitation_for_code, normalize_code
@@ -100,8 +101,13 @@ def _submit(survey: BallotSurvey, voter: Voter, endpoint: str, code: str | None 
     """
     # CSRFProtect has checked the token already; the answers are the service's to check.
     answers = _answers()
+    now = utcnow()
     try:
-        submit_ballot(survey, voter, answers, utcnow())
+        prepared = prepare_ballot(survey, voter, answers, now)
+        # The reads end here, so that SQLite's write lock is held for the ballot's own writes alone.
+        db.session.commit()
+        with writing():
+            store_ballot(prepared, now)
     except ValidationFailed as error:
         db.session.rollback()
         return _ballot_page(get_survey(survey.id), voter, url_for(endpoint, survey_id=survey.id), code,
@@ -145,6 +151,7 @@ def ballot(survey_id: int):
 
 @bp.post("/surveys/<int:survey_id>/ballot")
 @login_required
+@reads_before_writing
 def submit(survey_id: int):
     """Store a resident's ballot once, anonymously where the survey says so."""
     return _submit(ballot_survey(survey_id), _resident(), "ballots.submit")
@@ -217,6 +224,7 @@ def code_ballot(survey_id: int):
 
 
 @bp.post("/vote/<int:survey_id>")
+@reads_before_writing
 def submit_code(survey_id: int):
     """Store the ballot of an invitation code once; the code comes back in the form and is checked again."""
     survey = ballot_survey(survey_id)

@@ -239,13 +239,22 @@ def _ballot_statements(dialect: str) -> _BallotStatements:
     )
 
 
-def submit_ballot(survey: Survey | BallotSurvey, voter: Voter, answers: Mapping[str, str],
-                  now: datetime) -> StoredBallot:
-    """Take one ballot in one transaction, exactly once: sealed in an envelope, or stored as given if identified.
+class PreparedBallot(NamedTuple):
+    """A checked ballot, ready to store: ids, the cleaned answers and, for an anonymous survey, its envelope."""
 
-    Everything is checked before the first write; the participation's unique constraints then
-    decide who was first, so a second or concurrent ballot of the same voter stores nothing.
-    """
+    survey_id: int
+    organization_id: int
+    anonymity: Anonymity
+    resident_id: int | None
+    invitation_id: int | None
+    answers: dict[int, str]
+    free_text: frozenset[int]
+    envelope: bytes | None
+
+
+def prepare_ballot(survey: Survey | BallotSurvey, voter: Voter, answers: Mapping[str, str],
+                   now: datetime) -> PreparedBallot:
+    """Check a ballot and seal it, reading only: nothing here needs SQLite's write lock."""
     lifecycle.check("answer", survey, now, lifecycle.VOTER)
     locked = _locked_survey(survey.id, survey.created_at)
     organization_id = _voter_community(voter)
@@ -254,33 +263,51 @@ def submit_ballot(survey: Survey | BallotSurvey, voter: Voter, answers: Mapping[
     cleaned = check_answers(locked.questions, answers)
     # A survey opened before ballots were sealed has no key: its ballots go straight in, as they did then.
     sealed = locked.public_key is not None and survey.anonymity == Anonymity.anonymous
-    # Sealed before the first write, so that SQLite's write lock is not held for it.
-    envelope = sealing.seal_answers(locked.public_key, survey.id, organization_id, cleaned) if sealed else None
+    return PreparedBallot(
+        survey.id, organization_id, survey.anonymity,
+        resident_id=voter.resident.id if voter.invitation is None else None,
+        invitation_id=voter.invitation.id if voter.invitation else None,
+        answers=cleaned, free_text=frozenset(q.id for q in locked.questions.values() if q.free_text),
+        envelope=sealing.seal_answers(locked.public_key, survey.id, organization_id, cleaned) if sealed else None,
+    )
+
+
+def store_ballot(ballot: PreparedBallot, now: datetime) -> StoredBallot:
+    """Write a prepared ballot in the caller's transaction, exactly once.
+
+    The participation's unique constraints decide who was first, so a second or concurrent ballot
+    of the same voter stores nothing; the guarded count refuses a ballot once the tally has run.
+    """
     connection = db.session.connection()
     statements = _ballot_statements(connection.dialect.name)
+    survey_id, organization_id = ballot.survey_id, ballot.organization_id
     participation_id = connection.execute(statements.participation, {
-        "survey_id": survey.id, "organization_id": organization_id, "day": now.date(),
-        "resident_id": voter.resident.id if voter.invitation is None else None,
-        "invitation_id": voter.invitation.id if voter.invitation else None,
+        "survey_id": survey_id, "organization_id": organization_id, "day": now.date(),
+        "resident_id": ballot.resident_id, "invitation_id": ballot.invitation_id,
     }).scalar()
     if participation_id is None:
         # This account or code has taken part already, maybe a moment ago in a concurrent request.
         raise _already()
     # Refused once the tally has finished, which waits for this row while a ballot holds it.
-    if not connection.execute(statements.count_ballot, {"survey": survey.id, "organization": organization_id}).rowcount:
+    if not connection.execute(statements.count_ballot, {"survey": survey_id, "organization": organization_id}).rowcount:
         raise Conflict(_l("This survey has closed; answers are no longer accepted."))
-    if sealed:
+    if ballot.envelope is not None:
         envelope_id = uuid.uuid4()
         connection.execute(statements.envelope, {
-            "survey_id": survey.id, "organization_id": organization_id, "id": envelope_id, "sealed": envelope,
+            "survey_id": survey_id, "organization_id": organization_id, "id": envelope_id, "sealed": ballot.envelope,
         })
-        return StoredBallot(envelope_id, survey.id, organization_id, sealed=True)
+        return StoredBallot(envelope_id, survey_id, organization_id, sealed=True)
     ballot_id = uuid.uuid4()
-    free_text = frozenset(q.id for q in locked.questions.values() if q.free_text)
-    write_ballot(connection, statements, survey.id, organization_id, ballot_id, cleaned, free_text)
-    if survey.anonymity == Anonymity.identified:
+    write_ballot(connection, statements, survey_id, organization_id, ballot_id, ballot.answers, ballot.free_text)
+    if ballot.anonymity == Anonymity.identified:
         connection.execute(statements.link_ballot, {"participation": participation_id, "ballot": ballot_id})
-    return StoredBallot(ballot_id, survey.id, organization_id, sealed=False)
+    return StoredBallot(ballot_id, survey_id, organization_id, sealed=False)
+
+
+def submit_ballot(survey: Survey | BallotSurvey, voter: Voter, answers: Mapping[str, str],
+                  now: datetime) -> StoredBallot:
+    """Check, seal and store one ballot in the caller's transaction, exactly once."""
+    return store_ballot(prepare_ballot(survey, voter, answers, now), now)
 
 
 def write_ballot(connection, statements: _BallotStatements, survey_id: int, organization_id: int,
