@@ -15,6 +15,7 @@ from accounts.forms import ChangePasswordForm, LanguageForm, LoginForm, Register
 from accounts.models import OrgLevel, Role
 from accounts.organizations import get_organization_in_scope, organizations_in
 from accounts.register import RegisterImportFailed, register_scope
+from accounts.signals import login_failed
 from accounts.terms import current_secretaries, open_term, terms_of
 from accounts.users import authenticate, change_password, evaluator_scope, register_resident
 from errors import ValidationFailed
@@ -77,6 +78,8 @@ def login():
     if form.validate_on_submit():
         user = authenticate(form.username.data, form.password.data, password_hasher())
         if user is None:
+            login_failed.send(current_app._get_current_object(), login=form.username.data.strip(),
+                              address=request.remote_addr)
             form.form_errors.append(_("The login or password is wrong, or the account is disabled."))
         else:
             db.session.commit()
