@@ -144,6 +144,18 @@ def placeholder_bar(
     return svg_image("lx-chart lx-bar lx-bar-empty", width, height, title or text, text, body, id)
 
 
+def rating_bar(rating, name: str, reason: str | None, bar_id: str, words, no_figure: str) -> Markup:
+    """Return a rating's 满意/基本满意/不满意 bar, or a placeholder saying its figures are hidden (and why, in its title).
+
+    A function rather than a template macro: the evaluation table draws a thousand of them.
+    """
+    if not rating:
+        return placeholder_bar(words.hidden_marker if reason else no_figure,
+                               title=words.placeholder_title(name, reason), id=bar_id)
+    return stacked_bar(rating.satisfied, rating.basically_satisfied, rating.dissatisfied, labels=words.rating3,
+                       title=words.bar_title(name, rating), id=bar_id)
+
+
 def text_alternative_bar(
     satisfied: int, basic: int, dissatisfied: int, *, labels: tuple[str, str, str]
 ) -> TextAlternative:

@@ -36,9 +36,8 @@ MONTH_RE = re.compile(r"(19[0-9]{2}|2[0-9]{3})-(0[1-9]|1[0-2])")
 
 @bp.context_processor
 def evaluation_context() -> dict:
-    """Give the evaluation templates the survey kinds' names, the no-figure mark and the bars of _macros.html."""
-    return {"kind_labels": KIND_LABELS, "no_figure": sheet.NO_FIGURE, "stacked_bar": charts.stacked_bar,
-            "placeholder_bar": charts.placeholder_bar}
+    """Give the evaluation templates the survey kinds' names, the no-figure mark and the charts they draw."""
+    return {"kind_labels": KIND_LABELS, "no_figure": sheet.NO_FIGURE, "rating_bar": charts.rating_bar}
 
 
 def month_value(month: date) -> str:
