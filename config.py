@@ -12,7 +12,7 @@ def _env_int(name: str, default: int) -> int:
 
 
 class Config:
-    #: Signs sessions and CSRF tokens. Unset: made once into instance/secret.key (mode 0600) and reused.
+    #: Signs CSRF tokens (sessions live on the server). Unset: made once into instance/secret.key (mode 0600).
     SECRET_KEY = os.environ.get("SECRET_KEY")
     #: Keys the invitation codes' hashes (32 bytes, urlsafe base64), apart from SECRET_KEY so that rotating
     #: the session key keeps every issued code valid. Unset: made once into instance/code.key.
@@ -25,8 +25,26 @@ class Config:
 
     RATELIMIT_STORAGE_URI = os.environ.get("RATELIMIT_STORAGE_URI", "memory://")
     RATELIMIT_HEADERS_ENABLED = True
-    LOGIN_LIMIT_PER_ACCOUNT = os.environ.get("LOGIN_LIMIT_PER_ACCOUNT", "5 per 15 minutes")
-    LOGIN_LIMIT_PER_IP = os.environ.get("LOGIN_LIMIT_PER_IP", "30 per 15 minutes")
+    # Sign-in throttling (accounts/throttle.py): "N per T" lets N wrong passwords through, counted over T from
+    # the first; past them each attempt waits LOGIN_DELAY_SECONDS, doubled by every further failure.
+    #: Browsers the account never signed in from, all together: bounds a botnet's guesses at one account.
+    LOGIN_LIMIT_PER_ACCOUNT = os.environ.get("LOGIN_LIMIT_PER_ACCOUNT", "20 per day")
+    #: The same at one address: a lone guesser is slowed long before the account's own count is reached.
+    LOGIN_LIMIT_PER_ACCOUNT_AND_IP = os.environ.get("LOGIN_LIMIT_PER_ACCOUNT_AND_IP", "5 per day")
+    #: A browser that signed in to the account before (its device cookie), which nothing else slows.
+    LOGIN_LIMIT_PER_DEVICE = os.environ.get("LOGIN_LIMIT_PER_DEVICE", "10 per day")
+    LOGIN_DELAY_SECONDS = _env_int("LOGIN_DELAY_SECONDS", 60)
+    LOGIN_MAX_DELAY_SECONDS = _env_int("LOGIN_MAX_DELAY_SECONDS", 3600)
+    #: Wrong passwords from untrusted browsers at one address, all accounts together, then 429 until the hour
+    #: moves on: a community office or a carrier's NAT puts hundreds of people behind one address.
+    LOGIN_LIMIT_PER_IP = os.environ.get("LOGIN_LIMIT_PER_IP", "300 per hour")
+    #: Keys the device cookies' signatures (32 bytes, urlsafe base64), apart from SECRET_KEY so that rotating
+    #: either leaves the other alone. Unset: made once into instance/device.key.
+    DEVICE_KEY = os.environ.get("DEVICE_KEY")
+    DEVICE_COOKIE_DAYS = _env_int("DEVICE_COOKIE_DAYS", 365)
+    REGISTER_LIMIT_PER_IP = os.environ.get("REGISTER_LIMIT_PER_IP", "30 per 15 minutes")
+    #: Requests filed without an account and accepted, per address; residents signed in are not counted.
+    FILING_LIMIT_PER_IP = os.environ.get("FILING_LIMIT_PER_IP", "20 per hour")
     BALLOT_LIMIT_PER_IP = os.environ.get("BALLOT_LIMIT_PER_IP", "60 per minute")
 
     # Argon2id cost; PRODUCT.md requires at least t=2 and 19 MiB.
@@ -36,15 +54,23 @@ class Config:
 
     SESSION_COOKIE_HTTPONLY = True
     SESSION_COOKIE_SAMESITE = "Lax"
-    # The idle clock (security.py) re-sends the cookie when it moves, once a minute at most.
+    # The cookie holds only the session's id, which never changes while it lasts: no need to re-send it.
     SESSION_REFRESH_EACH_REQUEST = False
     SESSION_COOKIE_SECURE = os.environ.get("SESSION_COOKIE_SECURE", "0") == "1"
-    #: Signed-in sessions end after this long without a request.
+    #: Sessions live on the server: in Redis at this URL when set (several nodes), else in the database.
+    SESSION_REDIS_URL = os.environ.get("SESSION_REDIS_URL", "")
+    #: Signed-in sessions end after this long without a request...
     SESSION_IDLE_TIMEOUT = timedelta(minutes=_env_int("SESSION_IDLE_MINUTES", 30))
-    PERMANENT_SESSION_LIFETIME = timedelta(hours=12)
+    #: ...and this long after signing in, however active.
+    SESSION_ABSOLUTE_TIMEOUT = timedelta(hours=_env_int("SESSION_ABSOLUTE_HOURS", 12))
+    #: How long a session's data is kept on the server and its cookie in the browser.
+    PERMANENT_SESSION_LIFETIME = SESSION_ABSOLUTE_TIMEOUT
     HSTS = False
 
     WTF_CSRF_TIME_LIMIT = None  # the session's idle timeout already bounds a token's life
+    #: A form's one-time key (formkeys.py) is accepted this many days after its page was shown; claimed keys
+    #: are kept as long, so that a replay within them stores nothing.
+    FORM_KEY_DAYS = _env_int("FORM_KEY_DAYS", 2)
     MAX_CONTENT_LENGTH = 20 * 1024 * 1024  # three 5 MB photos and the form
 
     #: Where residents' photos are stored; never under static/.
@@ -82,6 +108,7 @@ class TestConfig(Config):
     ARGON2_PARALLELISM = 1
     TASKS_IMMEDIATE = True
     BALLOT_KEY = "dGVzdC1vbmx5LWJhbGxvdC1ib3gta2V5LTMyLWJ5dGU="  # tests only: 32 bytes in base64
+    DEVICE_KEY = "dGVzdC1vbmx5LWRldmljZS1jb29raWUta2V5LTMyYnk="  # tests only: 32 bytes in base64
 
 
 class ProductionConfig(Config):

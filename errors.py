@@ -106,6 +106,7 @@ def render_error(status: int, message: str | None = None):
 def register_error_handlers(app) -> None:
     from flask import request
     from flask_babel import gettext as _
+    from flask_limiter import RateLimitExceeded
     from flask_wtf.csrf import CSRFError
     from werkzeug.exceptions import HTTPException
 
@@ -116,6 +117,11 @@ def register_error_handlers(app) -> None:
     @app.errorhandler(CSRFError)
     def handle_csrf_error(error: CSRFError):
         return render_error(400, _("This form has expired or was not sent from this site. Please reload the page and try again."))
+
+    @app.errorhandler(RateLimitExceeded)
+    def handle_rate_limit(error: RateLimitExceeded):
+        # A limit given its own words (error_message) says what was limited; the others get the generic ones.
+        return render_error(429, error.description if error.limit.error_message else None)
 
     @app.errorhandler(HTTPException)
     def handle_http_error(error: HTTPException):

@@ -10,7 +10,7 @@ from pathlib import Path
 from flask import Flask
 
 KEY_BYTES = 32
-#: Shorter session keys are refused: the key is all that stands between an outsider and a forged session.
+#: Shorter keys are refused: the key is all that stands between an outsider and a forged CSRF token.
 MIN_SECRET_KEY_LENGTH = 32
 
 
@@ -51,7 +51,7 @@ def instance_key(folder: str | Path, name: str, given: str | None) -> bytes:
 
 
 def init_app(app: Flask) -> None:
-    """Settle the app's keys: the session key, the invitation codes' key and the ballot-box key, each its own."""
+    """Settle the app's keys: the session key, the invitation codes', the ballot box's and the device cookies'."""
     folder = app.instance_path
     if not app.config.get("SECRET_KEY"):
         app.config["SECRET_KEY"] = base64.urlsafe_b64encode(instance_key(folder, "secret", None)).decode()
@@ -60,3 +60,4 @@ def init_app(app: Flask) -> None:
                            "one made into the instance folder.")
     app.config["CODE_HASH_KEY"] = instance_key(folder, "code", app.config.get("CODE_KEY"))
     app.config["BALLOT_BOX_KEY"] = instance_key(folder, "ballot", app.config.get("BALLOT_KEY"))
+    app.config["DEVICE_COOKIE_KEY"] = instance_key(folder, "device", app.config.get("DEVICE_KEY"))

@@ -1,5 +1,8 @@
 """Choosing between a full page and an htmx fragment, in one place."""
-from flask import render_template, request
+from flask import flash, redirect, render_template, request
+from flask_babel import gettext as _
+
+from extensions import db
 
 
 def wants_fragment() -> bool:
@@ -30,3 +33,13 @@ def copy_errors(form, error) -> None:
 def form_status(form) -> int:
     """Return 422 for a submitted form being shown again with errors, else 200."""
     return 422 if form.is_submitted() else 200
+
+
+def already_sent(result_url: str):
+    """Answer a form sent again with what its first submission did: a 303 there, or an htmx redirect."""
+    db.session.rollback()  # the replay keeps nothing it read or claimed
+    flash(_("This form had already been sent; here is what it did."), "info")
+    if wants_fragment():
+        # A swap cannot follow a redirect to a full page; htmx loads it instead.
+        return "", 200, {"HX-Redirect": result_url}
+    return redirect(result_url, 303)

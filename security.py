@@ -1,11 +1,7 @@
-"""Security headers, write intent for SQLite and the idle timeout on every request."""
+"""Security headers and write intent for SQLite on every request."""
 from __future__ import annotations
 
-from datetime import datetime, timezone
-
-from flask import Flask, current_app, flash, g, request, session
-from flask_babel import gettext as _
-from flask_login import current_user, logout_user
+from flask import Flask, current_app, g, request
 
 from extensions import write_intent
 
@@ -34,22 +30,6 @@ def _mark_write_intent() -> None:
         g.write_intent_token = write_intent.set(True)
 
 
-def _enforce_idle_timeout() -> None:
-    if not current_user.is_authenticated:
-        return
-    now = datetime.now(timezone.utc).timestamp()
-    last_seen = session.get("last_seen", now)
-    if now - last_seen > current_app.config["SESSION_IDLE_TIMEOUT"].total_seconds():
-        logout_user()
-        session.clear()
-        flash(_("You were signed out after a period of inactivity. Please log in again."), "info")
-        return
-    # Refreshing once a minute is precise enough and spares re-sending the cookie on every request.
-    if now - last_seen >= 60 or "last_seen" not in session:
-        session["last_seen"] = now
-        session.permanent = True
-
-
 def _add_headers(response):
     headers = response.headers
     headers.setdefault("Content-Security-Policy", CSP)
@@ -72,6 +52,5 @@ def _reset_write_intent(_exc=None) -> None:
 
 def init_app(app: Flask) -> None:
     app.before_request(_mark_write_intent)
-    app.before_request(_enforce_idle_timeout)
     app.after_request(_add_headers)
     app.teardown_request(_reset_write_intent)

@@ -3,6 +3,7 @@ from __future__ import annotations
 
 from flask import Blueprint, flash, redirect, render_template, request, url_for
 from flask_babel import gettext as _
+from flask_babel import ngettext
 from flask_login import current_user
 from wtforms.fields.choices import SelectChoice
 
@@ -24,6 +25,7 @@ from accounts.terms import appoint_secretary, current_secretaries, get_term, ter
 from accounts.users import GrantSpec, create_user, get_user, search_users, update_user
 from errors import ValidationFailed
 from extensions import db
+from inputs import id_argument, text_argument
 from responses import copy_errors, form_status, render_page_or_fragment
 
 bp = Blueprint("admin", __name__, url_prefix="/admin")
@@ -56,7 +58,7 @@ def organizations():
 @bp.route("/organizations/new", methods=["GET", "POST"])
 def new_organization():
     """Add an organization to the tree."""
-    form = OrganizationForm(parent=request.args.get("parent", type=int))
+    form = OrganizationForm(parent=id_argument("parent", _("Choose an organization from the list.")))
     form.parent.choices = _organization_choices({OrgLevel.district, OrgLevel.township}, blank=_("None (a district)"))
     if form.validate_on_submit():
         try:
@@ -160,10 +162,10 @@ def end_term(term_id: int):
 @bp.get("/users")
 def users():
     """List and search user accounts."""
-    query = request.args.get("q", "").strip()
+    query = text_argument("q").strip()
     role_value = request.args.get("role", "")
     role = Role(role_value) if role_value in Role._value2member_map_ else None
-    page = max(request.args.get("page", 1, type=int), 1)
+    page = id_argument("page", _("Page numbers are whole numbers from 1.")) or 1
     pagination = search_users(query, role, page)
     return render_page_or_fragment(
         "admin/users.html", "admin/_user_results.html", pagination=pagination, q=query, role=role, roles=list(Role)
@@ -243,6 +245,18 @@ def edit_user(user_id: int):
         render_template("admin/user_form.html", form=form, user=user, password_form=ResetPasswordForm()),
         form_status(form),
     )
+
+
+@bp.post("/users/<int:user_id>/sign-out")
+def sign_out_user(user_id: int):
+    """End every session of an account at once, on every node."""
+    user = get_user(user_id)
+    ended = accounts.users.sign_out_everywhere(current_user, user)
+    db.session.commit()
+    flash(ngettext("%(num)d session of “%(username)s” has been signed out.",
+                   "%(num)d sessions of “%(username)s” have been signed out.", ended, username=user.username),
+          "success")
+    return redirect(url_for("admin.edit_user", user_id=user.id), 303)
 
 
 @bp.post("/users/<int:user_id>/password")

@@ -1,10 +1,11 @@
-"""Command-line tasks of accounts: the first administrator."""
+"""Command-line tasks of accounts: the first administrator, signing everyone out."""
 from __future__ import annotations
 
 import click
 from flask import Flask
 from flask.cli import AppGroup
 
+from accounts import sessions
 from accounts.auth import password_hasher
 from accounts.models import Role
 from accounts.users import GrantSpec, create_user
@@ -30,6 +31,15 @@ def create_admin_command(username: str, name: str, password: str) -> None:
     except ValidationFailed as error:
         raise click.ClickException(error.message) from None
     click.echo(f"Administrator {user.username} created.")
+
+
+@users_cli.command("sign-out-everyone")
+def sign_out_everyone_command() -> None:
+    """End every signed-in session of every account, on every node."""
+    with writing():
+        ended = sessions.end_everyone()
+        db.session.commit()
+    click.echo(f"{ended} sessions signed out.")
 
 
 def init_app(app: Flask) -> None:

@@ -5,6 +5,7 @@ from flask_babel import lazy_gettext as _l
 from flask_babel import lazy_pgettext as _lp
 from sqlalchemy import Column, String, Table, exists, func, literal, select, update
 
+from accounts import audit
 from accounts.models import REFERRER_NAMES, Organization, OrgLevel, User
 from accounts.users import require_admin
 from errors import Conflict, NotFound, PermissionDenied, ValidationFailed
@@ -62,6 +63,8 @@ def create_organization(actor: User | None, *, name: str, level: OrgLevel, paren
     db.session.add(organization)
     db.session.flush()
     organization.path = f"{parent.path if parent else '/'}{organization.id}/"
+    audit.record(audit.AuditKind.organization_created, actor, organization_id=organization.id,
+                 subject_id=organization.id, details={"name": name, "level": level.value, "parent_id": parent_id})
     return organization
 
 
@@ -72,6 +75,12 @@ def update_organization(actor: User, organization: Organization, *, name: str, p
     parent = db.session.get(Organization, parent_id) if parent_id else None
     _validate_parent(organization.level, parent)
     _check_sibling_name(name, parent, exclude_id=organization.id)
+    changes = {key: [old, new] for key, old, new in (("name", organization.name, name),
+                                                     ("parent_id", organization.parent_id, parent_id or None))
+               if old != new}
+    if changes:
+        audit.record(audit.AuditKind.organization_changed, actor, organization_id=organization.id,
+                     subject_id=organization.id, details={"name": name, "changes": changes})
     organization.name = name
     if parent is not organization.parent:
         old_path = organization.path
@@ -132,5 +141,7 @@ def delete_organization(actor: User, organization: Organization) -> None:
         raise Conflict(_l(
             "This organization cannot be deleted while these refer to it: %(referrers)s.", referrers=_Listing(referrers)
         ))
+    audit.record(audit.AuditKind.organization_deleted, actor, organization_id=organization.id,
+                 subject_id=organization.id, details={"name": organization.name, "level": organization.level.value})
     db.session.delete(organization)
     db.session.flush()

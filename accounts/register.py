@@ -10,6 +10,7 @@ from dataclasses import dataclass
 from flask_babel import lazy_gettext as _l
 from sqlalchemy import func, select
 
+from accounts import audit
 from accounts.models import Organization, OrgLevel, RegisterEntry, Role, RoleGrant, User
 from accounts.organizations import organizations_in
 from accounts.users import PHONE_RE, match_register_entry, normalize_phone, role_scope
@@ -161,7 +162,12 @@ def import_register(actor: User, data: bytes) -> ImportReport:
     )
     db.session.flush()
     verified = verify_pending_residents({key[0] for key in new_keys})
-    return ImportReport(added=len(new_keys), unchanged=len(rows) - len(new_keys), verified=verified)
+    report = ImportReport(added=len(new_keys), unchanged=len(rows) - len(new_keys), verified=verified)
+    audit.record(audit.AuditKind.register_imported, actor, organization_id=scope.id if scope else None, details={
+        "added": report.added, "unchanged": report.unchanged, "verified": report.verified,
+        "communities": sorted({key[0] for key in rows}),
+    })
+    return report
 
 
 def register_entries(scope: Organization | None, community_id: int | None = None, page: int = 1, per_page: int = 50):

@@ -8,6 +8,7 @@ from sqlalchemy import select
 from sqlalchemy.exc import IntegrityError
 from sqlalchemy.orm import joinedload
 
+from accounts import audit
 from accounts.models import Organization, Role, SecretaryTerm, User
 from accounts.users import require_admin
 from errors import Conflict, NotFound, ValidationFailed
@@ -63,7 +64,16 @@ def appoint_secretary(actor: User | None, organization: Organization, user: User
             db.session.flush()
     except IntegrityError:
         raise Conflict(_l("Another secretary was appointed meanwhile. Reload and try again.")) from None
+    if current is not None:
+        _record_end(actor, current)
+    audit.record(audit.AuditKind.term_opened, actor, organization_id=organization.id, subject_id=user.id,
+                 details={"term_id": term.id, "start_date": start_date.isoformat()})
     return term
+
+
+def _record_end(actor: User | None, term: SecretaryTerm) -> None:
+    audit.record(audit.AuditKind.term_ended, actor, organization_id=term.organization_id, subject_id=term.user_id,
+                 details={"term_id": term.id, "end_date": term.end_date.isoformat()})
 
 
 def end_term(actor: User, term: SecretaryTerm, end_date: date) -> SecretaryTerm:
@@ -75,6 +85,7 @@ def end_term(actor: User, term: SecretaryTerm, end_date: date) -> SecretaryTerm:
         raise ValidationFailed({"end_date": [_l("A term cannot end before it starts.")]})
     term.end_date = end_date
     db.session.flush()
+    _record_end(actor, term)
     return term
 
 

@@ -8,7 +8,7 @@ from argon2 import PasswordHasher
 from flask_babel import lazy_gettext as _l
 from sqlalchemy import func, or_, select
 
-from accounts import passwords
+from accounts import audit, passwords, sessions
 from accounts.models import Organization, OrgLevel, RegisterEntry, Role, RoleGrant, User
 from db import utcnow
 from errors import NotFound, PermissionDenied, ValidationFailed
@@ -69,6 +69,7 @@ def set_password(user: User, password: str, ph: PasswordHasher, field: str = "pa
         raise ValidationFailed({field: problems})
     user.password_hash = ph.hash(password)
     user.session_version = (user.session_version or 0) + 1
+    sessions.end_sign_ins(user.id)
 
 
 def authenticate(username: str, password: str, ph: PasswordHasher) -> User | None:
@@ -92,10 +93,19 @@ def change_password(user: User, current: str, new: str, ph: PasswordHasher) -> N
     set_password(user, new, ph, field="new_password")
 
 
+def sign_out_everywhere(actor: User, user: User) -> int:
+    """End every session of someone's account, as an administrator; return how many ended."""
+    require_admin(actor)
+    ended = sessions.end_sign_ins(user.id)
+    audit.record(audit.AuditKind.sessions_ended, actor, subject_id=user.id, details={"sessions": ended})
+    return ended
+
+
 def reset_password(actor: User, user: User, password: str, ph: PasswordHasher) -> None:
     """Set a new password for someone else's account."""
     require_admin(actor)
     set_password(user, password, ph)
+    audit.record(audit.AuditKind.password_reset, actor, subject_id=user.id)
 
 
 @dataclass(frozen=True)
@@ -156,6 +166,8 @@ def create_user(
     user.grants = _check_grants(grants)
     db.session.add(user)
     db.session.flush()
+    audit.record(audit.AuditKind.account_created, actor, subject_id=user.id)
+    audit.record_account_changes(actor, user, True, {})
     match_register_entry(user)
     return user
 
@@ -169,16 +181,25 @@ def update_user(
         raise ValidationFailed({"active": [_l("You cannot deactivate yourself or remove your own admin role.")]})
     user.name = name.strip()
     user.phone = normalize_phone(phone or "") or None
+    lost_access = user.active and not active
+    was_active, grants_before = user.active, audit.grants_of(user)
     user.active = active
     wanted = {g.role: g for g in _check_grants(grants)}
     for existing in list(user.grants):
         replacement = wanted.pop(existing.role, None)
         if replacement is None:
             user.grants.remove(existing)
+            lost_access = True
         else:
+            moved_to = replacement.organization.id if replacement.organization else None
+            lost_access |= existing.organization_id != moved_to
             existing.organization = replacement.organization
     user.grants.extend(wanted.values())
+    if lost_access:
+        # A removed role or organization must not linger in a session opened under it.
+        sessions.end_sign_ins(user.id)
     db.session.flush()
+    audit.record_account_changes(actor, user, was_active, grants_before)
     match_register_entry(user)
     return user
 

@@ -10,16 +10,20 @@ from flask_login import current_user, login_required, login_user, logout_user
 from wtforms.fields.choices import SelectChoice
 
 import accounts.register
-from accounts.auth import password_hasher, role_required
+from accounts import throttle_views
+from accounts.auth import SIGN_IN_KEY, password_hasher, role_required, timeouts
 from accounts.forms import ChangePasswordForm, LanguageForm, LoginForm, RegisterForm, RegisterImportForm
 from accounts.models import OrgLevel, Role
 from accounts.organizations import get_organization_in_scope, organizations_in
 from accounts.register import RegisterImportFailed, register_scope
+from accounts.sessions import active_sign_ins
 from accounts.signals import login_failed
 from accounts.terms import current_secretaries, open_term, terms_of
 from accounts.users import authenticate, change_password, evaluator_scope, register_resident
+from db import utcnow
 from errors import ValidationFailed
 from extensions import db, limiter
+from inputs import id_argument
 from responses import copy_errors, form_status
 
 bp = Blueprint("accounts", __name__)
@@ -33,14 +37,6 @@ def _safe_next(target: str | None) -> str | None:
     if parts.scheme or parts.netloc or not target.startswith("/") or target.startswith("//"):
         return None
     return target
-
-
-def _login_failed(response) -> bool:
-    return response.status_code != 303
-
-
-def _login_account_key() -> str:
-    return "login-account:" + request.form.get("username", "").strip().lower()
 
 
 @bp.route("/")
@@ -63,23 +59,20 @@ def index():
 
 
 @bp.route("/login", methods=["GET", "POST"])
-@limiter.limit(lambda: current_app.config["LOGIN_LIMIT_PER_IP"], methods=["POST"], deduct_when=_login_failed)
-@limiter.limit(
-    lambda: current_app.config["LOGIN_LIMIT_PER_ACCOUNT"],
-    key_func=_login_account_key,
-    methods=["POST"],
-    deduct_when=_login_failed,
-)
 def login():
     """Log a user in and return them where they were going."""
     if current_user.is_authenticated:
         return redirect(url_for("accounts.index"), 303)
     form = LoginForm(next=request.args.get("next", ""))
     if form.validate_on_submit():
+        attempt = throttle_views.attempt(form.username.data)
+        if wait := throttle_views.wait(attempt):
+            return throttle_views.too_soon(attempt, wait)
         user = authenticate(form.username.data, form.password.data, password_hasher())
         if user is None:
             login_failed.send(current_app._get_current_object(), login=form.username.data.strip(),
                               address=request.remote_addr)
+            throttle_views.failed(attempt)
             form.form_errors.append(_("The login or password is wrong, or the account is disabled."))
         else:
             db.session.commit()
@@ -87,24 +80,22 @@ def login():
             login_user(user)
             if user.locale:
                 session["locale"] = user.locale
-            return redirect(_safe_next(form.next.data) or url_for("accounts.index"), 303)
+            throttle_views.succeeded(attempt)
+            response = redirect(_safe_next(form.next.data) or url_for("accounts.index"), 303)
+            return throttle_views.remember_device(response, form.username.data)
     return render_template("accounts/login.html", form=form), form_status(form)
 
 
 @bp.post("/logout")
 def logout():
-    """Log the user out."""
+    """Log the user out, ending this sign-in on the server."""
     logout_user()
-    locale = session.get("locale")
-    session.clear()
-    if locale:
-        session["locale"] = locale
     flash(_("You have logged out."), "info")
     return redirect(url_for("accounts.index"), 303)
 
 
 @bp.route("/register", methods=["GET", "POST"])
-@limiter.limit(lambda: current_app.config["LOGIN_LIMIT_PER_IP"], methods=["POST"])
+@limiter.limit(lambda: current_app.config["REGISTER_LIMIT_PER_IP"], methods=["POST"])
 def register():
     """Let a resident open an account, verified when it matches the register."""
     if current_user.is_authenticated:
@@ -158,7 +149,9 @@ def account():
             login_user(current_user._get_current_object())  # stay signed in under the new session version
             flash(_("Your password has been changed. Other devices have been signed out."), "success")
             return redirect(url_for("accounts.account"), 303)
-    return render_template("accounts/account.html", form=form), form_status(form)
+    sign_ins = active_sign_ins(current_user.id, utcnow(), timeouts())
+    return render_template("accounts/account.html", form=form, sign_ins=sign_ins,
+                           this_sign_in=session.get(SIGN_IN_KEY)), form_status(form)
 
 
 @bp.post("/language")
@@ -203,8 +196,8 @@ def organization(organization_id: int):
 def register_entries():
     """List the resident register of the communities the user manages."""
     scope = register_scope(current_user)
-    community_id = request.args.get("community", type=int)
-    page = max(request.args.get("page", 1, type=int), 1)
+    community_id = id_argument("community", _("Choose an organization from the list."))
+    page = id_argument("page", _("Page numbers are whole numbers from 1.")) or 1
     rows, total = accounts.register.register_entries(scope, community_id, page)
     communities = [o for o in organizations_in(scope) if o.level == OrgLevel.community]
     return render_template(

@@ -9,21 +9,24 @@ from __future__ import annotations
 
 import random
 import secrets
-from datetime import datetime, timedelta, timezone
+from datetime import datetime, timedelta
 from typing import NamedTuple
 from urllib.parse import urlencode
 
 from flask import Flask, session
-from flask_login import login_user
+from flask_login import login_user, user_logged_in
 from flask_wtf.csrf import generate_csrf
 from sqlalchemy import func, insert, select
 
-from accounts.auth import password_hasher
+import formkeys
+from accounts.auth import SIGN_IN_KEY, password_hasher
 from accounts.models import Organization, OrgLevel, RegisterEntry, Role, RoleGrant, User
+from accounts.sessions import SignIn
 from db import utcnow
 from demo.cases import REQUESTS
 from demo.people import DEMO_PASSWORD
 from extensions import db, writing
+from session_store import StoredSession
 from surveys.ballot_views import CODE_KEY
 from surveys.builder import create_survey, set_targets
 from surveys.codes import MAX_CODES_PER_BATCH, generate_codes
@@ -37,6 +40,7 @@ HOST = "127.0.0.1"
 USER_AGENT = "lianxin-bench"
 #: The demo community whose secretary and member `sec.chunhui` lists and accepts cases.
 HOME_COMMUNITY = "春晖社区"
+ACCEPTER = "sec.chunhui"
 #: Cases added for the case list, most of them in the home community.
 LIST_CASES = 10_000
 HOME_SHARE = 0.9
@@ -93,11 +97,14 @@ def accept_requests(app: Flask, cookie: str, csrf_token: str, count: int, now: d
         table = Case.__table__
         returning_ids = insert(table).returning(table.c.id, sort_by_parameter_order=True)
         ids = db.session.execute(returning_ids, rows).scalars().all()
+        holder = formkeys.user_holder(db.session.scalar(select(User.id).where(User.username == ACCEPTER)))
         db.session.commit()
         db.session.remove()
-    # Every case is new, so version 1 is the one its page would have shown.
-    body = urlencode({"csrf_token": csrf_token, "action": "accept", "version": 1})
-    return [Request(f"/cases/{case_id}/actions", cookie, body) for case_id in ids]
+    # Every case is new, so version 1 is the one its page would have shown, with a form key of its own.
+    secret = app.config["SECRET_KEY"].encode()
+    return [Request(f"/cases/{case_id}/actions", cookie, urlencode({
+        "csrf_token": csrf_token, "action": "accept", "version": 1, "form_key": formkeys.issue(secret, holder, now),
+    })) for case_id in ids]
 
 
 def _next_case_id() -> int:
@@ -227,8 +234,8 @@ def resident_ballot_requests(app: Flask, evaluation: Evaluation, count: int) -> 
         db.session.remove()
     path = f"/surveys/{evaluation.survey_id}/ballot"
     requests = []
-    for user_id in user_ids:
-        cookie, token = signed_in_cookie(app, User(id=user_id, session_version=1, active=True))
+    users = [User(id=user_id, session_version=1, active=True) for user_id in user_ids]
+    for (cookie, token), user_id in zip(sessions_cookies(app, users), user_ids):
         requests.append(Request(path, cookie, urlencode({"csrf_token": token, **_answers(rng, evaluation)})))
     return requests
 
@@ -250,9 +257,9 @@ def code_ballot_requests(app: Flask, evaluation: Evaluation, count: int) -> list
         db.session.remove()
     path = f"/vote/{evaluation.survey_id}"
     requests = []
-    for code in codes:
-        # As after the code was taken at /vote: the checked code waits in the session and comes back in the form.
-        cookie, token = signed_in_cookie(app, None, {CODE_KEY: code})
+    # As after the code was taken at /vote: the checked code waits in the session and comes back in the form.
+    cookies = sessions_cookies(app, [None] * len(codes), [{CODE_KEY: code} for code in codes])
+    for code, (cookie, token) in zip(codes, cookies):
         body = urlencode({"csrf_token": token, "code": code, **_answers(rng, evaluation)})
         requests.append(Request(path, cookie, body))
     return requests
@@ -279,18 +286,33 @@ def bare_ballot_requests(app: Flask, evaluation: Evaluation, count: int, seed: i
     ]
 
 
-def signed_in_cookie(app: Flask, user: User | None, extra: dict | None = None) -> tuple[str, str]:
-    """Return the Cookie header of a session as the app would have left it, and its form CSRF token.
+def sessions_cookies(app: Flask, users: list[User | None], extras: list[dict] | None = None) -> list[tuple[str, str]]:
+    """Store a server-side session for each user (or anonymous visitor); return each one's Cookie header and
+    the CSRF token its forms carry.
 
-    With a user, the session is signed in as /login leaves it (Flask-Login's keys and the idle
-    clock); the session identifier matches wrk's requests, so Flask-Login never rewrites it.
+    With a user, the session is signed in as /login leaves it (Flask-Login's keys and a sign-in row);
+    the session identifier matches wrk's requests, so Flask-Login never rewrites it. Written in bulk:
+    one request context each, one insert for all.
     """
-    with app.test_request_context("/", headers={"User-Agent": USER_AGENT}, environ_base={"REMOTE_ADDR": HOST}):
-        if user is not None:
-            login_user(user)
-            session["last_seen"] = datetime.now(timezone.utc).timestamp()
-            session.permanent = True
-        session.update(extra or {})
-        token = generate_csrf()
-        value = app.session_interface.get_signing_serializer(app).dumps(dict(session))
-    return f"{app.config['SESSION_COOKIE_NAME']}={value}", token
+    now = utcnow()
+    sign_ins, stored, cookies = [], [], []
+    for user, extra in zip(users, extras or [{}] * len(users)):
+        with app.test_request_context("/", headers={"User-Agent": USER_AGENT}, environ_base={"REMOTE_ADDR": HOST}), \
+                user_logged_in.muted():
+            if user is not None:
+                login_user(user)
+                session[SIGN_IN_KEY] = secrets.token_urlsafe(32)
+                sign_ins.append({"id": session[SIGN_IN_KEY], "user_id": user.id, "created_at": now,
+                                 "last_seen_at": now, "device": USER_AGENT})
+            session.update(extra)
+            token = generate_csrf()
+            stored.append({"id": session.sid, "data": app.session_interface.serializer.encode(session),
+                           "expires_at": now + app.permanent_session_lifetime})
+            cookies.append((f"{app.config['SESSION_COOKIE_NAME']}={session.sid}", token))
+    with app.app_context(), writing():
+        if sign_ins:
+            db.session.execute(insert(SignIn), sign_ins)
+        db.session.execute(insert(StoredSession), stored)
+        db.session.commit()
+        db.session.remove()
+    return cookies

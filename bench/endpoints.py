@@ -114,7 +114,7 @@ ENDPOINTS = [
         "accept",
         Target("POST", "/cases/<id>/actions", expect="/cases/", status=303),
         INSERT,
-        login_as="sec.chunhui",
+        login_as=data.ACCEPTER,
         prepare=prepare_accept,
     ),
     Endpoint(

@@ -15,13 +15,12 @@ from openpyxl.styles import Alignment, Font
 from openpyxl.utils import get_column_letter
 
 from evaluation.charts import format_percent
+from spreadsheets import guard_formula, set_text
 
 CSV_MIMETYPE = "text/csv; charset=utf-8"
 XLSX_MIMETYPE = "application/vnd.openxmlformats-officedocument.spreadsheetml.sheet"
 
 ColumnKind = Literal["text", "int", "percent", "float"]
-#: Leading characters that make Excel or LibreOffice read a text cell as a formula (OWASP's list).
-FORMULA_STARTS = ("=", "+", "-", "@", "\t", "\r")
 MAX_COLUMN_WIDTH = 60
 SHEET_TITLE_FORBIDDEN = re.compile(r"[\[\]:*?/\\]")
 
@@ -44,12 +43,12 @@ def to_csv(columns: Columns, rows: Iterable[Sequence[object]], *, notes: Sequenc
     spec = _columns(columns)
     out = io.StringIO()
     writer = csv.writer(out)
-    writer.writerow(_guard(c.header) for c in spec)
+    writer.writerow(guard_formula(c.header) for c in spec)
     for row in _checked(spec, rows):
         writer.writerow(_csv_cell(column, value) for column, value in zip(spec, row))
     if notes:
         writer.writerow([])
-        writer.writerows([_guard(note)] for note in notes)
+        writer.writerows([guard_formula(note)] for note in notes)
     # The BOM makes Excel on Chinese Windows read UTF-8 rather than GBK.
     return out.getvalue().encode("utf-8-sig")
 
@@ -66,7 +65,7 @@ def to_xlsx(
     bold = Font(bold=True)
     for j, column in enumerate(spec, start=1):
         cell = sheet.cell(row=1, column=j)
-        _set_text(cell, column.header)
+        set_text(cell, column.header)
         cell.font = bold
         if column.kind != "text":
             cell.alignment = Alignment(horizontal="right", wrap_text=True)
@@ -84,7 +83,7 @@ def to_xlsx(
         sheet.column_dimensions[get_column_letter(j)].width = min(width + 2, MAX_COLUMN_WIDTH)
     for k, note in enumerate(notes):
         cell = sheet.cell(row=count + 3 + k, column=1)
-        _set_text(cell, note)
+        set_text(cell, note)
         cell.font = Font(italic=True)
     out = io.BytesIO()
     workbook.save(out)
@@ -128,7 +127,7 @@ def cell_text(column: Column, value: object) -> str:
 def _csv_cell(column: Column, value: object) -> str:
     """Return what the screen shows; numbers unquoted, text guarded against formulas."""
     text = cell_text(column, value)
-    return text if column.kind != "text" and _is_number(value) else _guard(text)
+    return text if column.kind != "text" and _is_number(value) else guard_formula(text)
 
 
 def _xlsx_cell(cell, column: Column, value: object) -> str:
@@ -149,24 +148,11 @@ def _xlsx_cell(cell, column: Column, value: object) -> str:
         cell.number_format = f"0{places}"
         return f"{cell.value:.{column.decimals}f}"
     text = str(value)
-    _set_text(cell, text)
+    set_text(cell, text)
     if column.kind != "text":
         # A marker such as "—" in a figure column lines up with the figures.
         cell.alignment = Alignment(horizontal="right")
     return text
-
-
-def _set_text(cell, text: str) -> None:
-    """Store text as text: openpyxl would otherwise save "=…" as a formula."""
-    cell.value = ILLEGAL_CHARACTERS_RE.sub("", text)
-    cell.data_type = "s"
-    if cell.value.startswith(FORMULA_STARTS):
-        cell.quotePrefix = True
-
-
-def _guard(text: str) -> str:
-    """Prefix an apostrophe to text that a spreadsheet would run as a formula."""
-    return "'" + text if text.startswith(FORMULA_STARTS) else text
 
 
 def _sheet_title(title: str) -> str:

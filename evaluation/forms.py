@@ -4,10 +4,11 @@ from __future__ import annotations
 from decimal import Decimal
 
 from flask_babel import lazy_gettext as _l
-from flask_wtf import FlaskForm
 from wtforms import DecimalField, IntegerField
 from wtforms.validators import InputRequired, NumberRange, StopValidation
 from wtforms.widgets import TextInput
+
+from inputs import Form
 
 #: Weights have at most this many decimal places, so four of them add up to exactly 1 or miss it by 0.0001 or more.
 WEIGHT_PLACES = 4
@@ -37,7 +38,7 @@ def _weight_field(label, description):
     )
 
 
-class EvaluationSettingsForm(FlaskForm):
+class EvaluationSettingsForm(Form):
     """θ as numerator and denominator, m, and the composite's four weights; names match update_settings' errors."""
 
     theta_numerator = IntegerField(

@@ -9,6 +9,7 @@ from fractions import Fraction
 
 from flask_babel import lazy_gettext as _l
 
+from accounts import audit
 from accounts.models import User
 from accounts.users import require_admin
 from errors import ValidationFailed
@@ -79,6 +80,7 @@ def update_settings(actor: User, *, theta_numerator: int, theta_denominator: int
     if settings is None:
         settings = _default_settings()
         db.session.add(settings)
+    before = _described(settings)
     theta = Fraction(theta_numerator, theta_denominator)
     settings.theta_numerator, settings.theta_denominator = theta.numerator, theta.denominator
     settings.shrink_m = shrink_m
@@ -86,7 +88,17 @@ def update_settings(actor: User, *, theta_numerator: int, theta_denominator: int
         setattr(settings, f"weight_{name}", float(weights[name]))
     settings.updated_at, settings.updated_by_id = now, actor.id
     db.session.flush()
+    after = _described(settings)
+    changes = {key: [before[key], after[key]] for key in after if before[key] != after[key]}
+    if changes:
+        audit.record(audit.AuditKind.settings_changed, actor, details={"changes": changes})
     return settings
+
+
+def _described(settings: EvaluationSettings) -> dict[str, object]:
+    """Return the settings as the audit log keeps them: θ as a fraction, m, each weight."""
+    return {"theta": f"{settings.theta_numerator}/{settings.theta_denominator}", "shrink_m": settings.shrink_m,
+            **{f"weight_{name}": getattr(settings, f"weight_{name}") for name in COMPONENTS}}
 
 
 @survey_published.connect

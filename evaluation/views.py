@@ -18,6 +18,7 @@ from evaluation.history_chart import HistoryPoint, history_chart, text_alternati
 from evaluation.report import COMMENT_MINIMUM, SecretaryReport, secretary_report
 from evaluation.results import Hidden, get_result_survey, surveys_in_progress, surveys_with_results
 from evaluation.table import DEFAULT_DESCENDING, SORTS, EvaluationTable, evaluation_table, survey_period
+from inputs import positive_integer
 from responses import render_page_or_fragment, wants_fragment
 from surveys.labels import KIND_LABELS
 from surveys.lifecycle import effective_state
@@ -28,8 +29,6 @@ bp = Blueprint("evaluation", __name__, url_prefix="/evaluation")
 READERS = (Role.evaluator, Role.admin)
 #: The order parameter of the table's URLs, and whether it means descending.
 ORDERS = {"asc": False, "desc": True}
-#: Ids in the query string fit a database integer; anything longer is a mistake, not an id.
-NUMBER_RE = re.compile(r"[0-9]{1,9}")
 #: A month as an <input type="month"> sends it: YYYY-MM.
 MONTH_RE = re.compile(r"(19[0-9]{2}|2[0-9]{3})-(0[1-9]|1[0-2])")
 
@@ -66,7 +65,7 @@ def _table_arguments(survey: Survey) -> dict:
     default_period = survey_period(survey)
     first = _month_argument("from", default_period.first, errors)
     last = _month_argument("to", default_period.last, errors)
-    if township and not NUMBER_RE.fullmatch(township):
+    if township and positive_integer(township) is None:
         errors["township"] = [_("Choose one of the townships in this table.")]
     if sort not in SORTS:
         errors["sort"] = [_("The table cannot be sorted by “%(value)s”.", value=sort[:40])]
@@ -74,7 +73,7 @@ def _table_arguments(survey: Survey) -> dict:
         errors["order"] = [_("The order is either ascending or descending.")]
     if errors:
         raise ValidationFailed(errors)
-    return {"township_id": int(township) if township else None, "sort": sort,
+    return {"township_id": positive_integer(township), "sort": sort,
             "descending": ORDERS[order] if order else None, "period": case_figures.month_range(first, last)}
 
 

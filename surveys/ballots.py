@@ -20,6 +20,7 @@ from sqlalchemy.dialects import postgresql, sqlite
 from accounts.models import Role, User
 from errors import Conflict, NotFound, PermissionDenied, ValidationFailed
 from extensions import db
+from inputs import CONTROL_CHARACTERS_IN_LINES, NOT_ALLOWED
 from surveys import lifecycle, sealing
 from surveys.codes import CodeInvitation
 from surveys.models import (
@@ -196,6 +197,8 @@ def check_answers(questions: dict[str, BallotQuestion], answers: Mapping[str, st
         if question.free_text:
             if len(value) > MAX_TEXT_ANSWER:
                 errors[key] = [_l("Please keep to %(n)d characters.", n=MAX_TEXT_ANSWER)]
+            elif CONTROL_CHARACTERS_IN_LINES.search(value):
+                errors[key] = [NOT_ALLOWED]
         elif value not in question.options:
             errors[key] = [_l("Choose one of the options.")]
         cleaned[question.id] = value

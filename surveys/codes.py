@@ -10,6 +10,7 @@ from typing import TYPE_CHECKING, NamedTuple
 from flask_babel import lazy_gettext as _l
 from sqlalchemy import bindparam, select
 
+from accounts import audit
 from accounts.models import User
 from errors import ValidationFailed
 from extensions import db
@@ -57,6 +58,8 @@ def generate_codes(actor: User, survey: Survey, organization_id: int, count: int
                        for c in codes)
     target.codes_issued += count
     db.session.flush()
+    audit.record(audit.AuditKind.codes_issued, actor, organization_id=organization_id, subject_id=survey.id,
+                 details={"title": survey.title, "count": count})
     return codes
 
 

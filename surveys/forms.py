@@ -2,7 +2,6 @@
 from __future__ import annotations
 
 from flask_babel import lazy_gettext as _l
-from flask_wtf import FlaskForm
 from wtforms import (
     BooleanField, DateTimeLocalField, IntegerField, RadioField, SelectField, SelectMultipleField, StringField,
     TextAreaField,
@@ -10,14 +9,15 @@ from wtforms import (
 from wtforms.fields.choices import SelectChoice
 from wtforms.validators import DataRequired, InputRequired, Length, Optional
 
+from inputs import Form, id_choice
 from surveys.models import Anonymity, QuestionType, SurveyKind
 
 
-class BallotForm(FlaskForm):
+class BallotForm(Form):
     """CSRF only: the questions' fields are built from the survey and checked by ballots.check_answers."""
 
 
-class CodeForm(FlaskForm):
+class CodeForm(Form):
     code = StringField(_l("Invitation code"), validators=[DataRequired(), Length(max=20)],
                        description=_l("The 8 letters and digits on your slip, for example K7QP-M2XA."),
                        render_kw={"autocomplete": "off", "autocapitalize": "characters", "spellcheck": "false"})
@@ -26,7 +26,7 @@ class CodeForm(FlaskForm):
 DATETIME_LOCAL = "%Y-%m-%dT%H:%M"
 
 
-class SurveySettingsForm(FlaskForm):
+class SurveySettingsForm(Form):
     """A survey's settings that can be changed while it is a draft; times are local, as typed."""
 
     title = StringField(_l("Title"), validators=[DataRequired(), Length(max=160)])
@@ -53,10 +53,10 @@ class NewSurveyForm(SurveySettingsForm):
         SelectChoice(SurveyKind.general.value, _l("General survey")),
     ])
     #: Administrators only; an evaluator's survey belongs to the area they evaluate.
-    owner = SelectField(_l("Organization running the survey"), coerce=int, validators=[InputRequired()])
+    owner = SelectField(_l("Organization running the survey"), coerce=id_choice, validators=[InputRequired()])
 
 
-class QuestionForm(FlaskForm):
+class QuestionForm(Form):
     qtype = RadioField(_l("Type of answer"), default=QuestionType.rating3.value, choices=[
         SelectChoice(QuestionType.rating3.value, _l("Satisfaction: satisfied / basically satisfied / dissatisfied")),
         SelectChoice(QuestionType.grade4.value, _l("Grade: excellent / competent / basically competent / incompetent")),
@@ -71,13 +71,13 @@ class QuestionForm(FlaskForm):
                             description=_l("For “one of your own choices” only: one choice per line."))
 
 
-class TargetsForm(FlaskForm):
+class TargetsForm(Form):
     #: Whether the communities lie in the survey's area is the service's rule.
-    targets = SelectMultipleField(_l("Communities asked"), coerce=int, validate_choice=False)
+    targets = SelectMultipleField(_l("Communities asked"), coerce=id_choice, validate_choice=False)
 
 
-class IssueCodesForm(FlaskForm):
-    organization = SelectField(_l("Community"), coerce=int, validators=[InputRequired()])
+class IssueCodesForm(Form):
+    organization = SelectField(_l("Community"), coerce=id_choice, validators=[InputRequired()])
     count = IntegerField(_l("Number of codes"), default=50, validators=[InputRequired()],
                          description=_l("Between 1 and 2000; each code gives one ballot."),
                          render_kw={"min": 1, "max": 2000, "inputmode": "numeric"})

@@ -6,6 +6,7 @@ from datetime import datetime
 from flask_babel import lazy_gettext as _l
 from sqlalchemy import func, or_, select
 
+from accounts import audit
 from accounts.models import Role, RoleGrant, SecretaryTerm, User
 from db import utcnow
 from errors import Conflict, ValidationFailed
@@ -73,7 +74,14 @@ def open_survey(actor: User, survey: Survey, now: datetime, immediately: bool = 
         # Whole minutes, as the settings form shows and sends them back.
         survey.opens_at = now.replace(second=0, microsecond=0)
     db.session.flush()
+    _record(audit.AuditKind.survey_opened, actor, survey, scheduled_for=None if immediately
+            else survey.opens_at.isoformat())
     return survey
+
+
+def _record(kind: audit.AuditKind, actor: User, survey: Survey, **details) -> None:
+    audit.record(kind, actor, organization_id=survey.owner_organization_id, subject_id=survey.id,
+                 details={"title": survey.title, **{k: v for k, v in details.items() if v is not None}})
 
 
 def record_closing(survey: Survey, now: datetime) -> None:
@@ -90,6 +98,7 @@ def close_survey(actor: User, survey: Survey, now: datetime) -> Survey:
     check_manager("close", actor, survey, now)
     record_closing(survey, now)
     db.session.flush()
+    _record(audit.AuditKind.survey_closed, actor, survey)
     return survey
 
 
@@ -106,6 +115,7 @@ def publish_survey(actor: User, survey: Survey, now: datetime) -> Survey:
     # Evaluation records the θ, m and weights of today with the results, whatever the settings become.
     survey_published.send(survey, now=now)
     db.session.flush()
+    _record(audit.AuditKind.survey_published, actor, survey)
     return survey
 
 

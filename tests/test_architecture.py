@@ -11,7 +11,8 @@ from pathlib import Path
 from config import BASE_DIR
 
 PACKAGES = ("accounts", "workflow", "surveys", "evaluation", "demo")
-BASE_MODULES = ("config", "extensions", "db", "keys", "errors", "security", "logs", "i18n", "responses", "worker")
+BASE_MODULES = ("config", "extensions", "db", "keys", "errors", "security", "logs", "i18n", "responses", "worker",
+                "session_store", "formkeys", "client_address", "spreadsheets", "inputs")
 #: The web layer: requests, forms, commands and the queue's app context. Every other module is domain code.
 WEB_LAYER = re.compile(r"(^|_)views\.py$|^(forms|cli|auth|tasks)\.py$")
 FLASK_PACKAGES = {"flask", "flask_login", "flask_wtf", "werkzeug"}

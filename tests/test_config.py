@@ -4,6 +4,7 @@ from __future__ import annotations
 import os
 
 import pytest
+from flask.sessions import SecureCookieSessionInterface
 import redis
 
 import config
@@ -53,12 +54,20 @@ def test_login_limits_are_shared_through_redis(database_url, make):
     make.user(username="bystander")
     first, second = create_app(shared), create_app(shared)
     first_client, second_client = Client(first.test_client()), Client(second.test_client())
+    home = Client(first.test_client())
     try:
+        home.login("target")
+        home.logout()
         for _ in range(5):
             assert first_client.post("/login", {"username": "target", "password": "wrong"}).status_code == 422
         # Another worker process sees the same count.
         assert second_client.post("/login", {"username": "target", "password": PASSWORD}).status_code == 429
         assert second_client.post("/login", {"username": "bystander", "password": PASSWORD}).status_code == 303
+        # ...and the device cookie the first one gave the account's own browser.
+        device = home.raw.get_cookie("device", path="/login").value
+        home_on_second = Client(second.test_client())
+        home_on_second.raw.set_cookie("device", device, path="/login")
+        assert home_on_second.post("/login", {"username": "target", "password": PASSWORD}).status_code == 303
     finally:
         redis.Redis.from_url(REDIS_URL).flushdb()
         for app in (first, second):
@@ -69,7 +78,7 @@ def test_login_limits_are_shared_through_redis(database_url, make):
 def _default_app(tmp_path, **settings):
     """An app as `create_app()` builds it for `make run`: no SECRET_KEY, CODE_KEY or BALLOT_KEY given."""
     default = type("Default", (config.Config,), {
-        "SECRET_KEY": None, "CODE_KEY": None, "BALLOT_KEY": None, "TESTING": True,
+        "SECRET_KEY": None, "CODE_KEY": None, "BALLOT_KEY": None, "DEVICE_KEY": None, "TESTING": True,
         "SQLALCHEMY_DATABASE_URI": f"sqlite:///{tmp_path / 'default.sqlite3'}", **settings,
     })
     return create_app(default)
@@ -84,7 +93,9 @@ def test_no_constant_key_signs_sessions_so_a_cookie_forged_with_the_old_one_open
         db.session.commit()
         user_id = admin.get_id()
         forger = type("Forger", (), {"secret_key": "dev-only-insecure-key", "config": app.config})()
-        forged = app.session_interface.get_signing_serializer(forger).dumps({"_user_id": user_id, "_fresh": True})
+        # A cookie session as Flask signs one: the sessions now live on the server, and neither opens anything.
+        cookies = SecureCookieSessionInterface()
+        forged = cookies.get_signing_serializer(forger).dumps({"_user_id": user_id, "_fresh": True})
         client = app.test_client()
         client.set_cookie(app.config["SESSION_COOKIE_NAME"], forged)
         response = client.get("/admin/users")
@@ -104,3 +115,6 @@ def test_rotating_the_session_key_keeps_every_issued_code_valid(tmp_path):
     assert first.config["CODE_HASH_KEY"] not in (first.config["SECRET_KEY"].encode(), rotated.config["SECRET_KEY"].encode())
     assert hash_code("ABCD2345", first.config["CODE_HASH_KEY"]) == hash_code("ABCD2345", rotated.config["CODE_HASH_KEY"])
     assert first.config["BALLOT_BOX_KEY"] == rotated.config["BALLOT_BOX_KEY"] != first.config["CODE_HASH_KEY"]
+    # Browsers the accounts signed in from stay trusted.
+    assert first.config["DEVICE_COOKIE_KEY"] == rotated.config["DEVICE_COOKIE_KEY"]
+    assert first.config["DEVICE_COOKIE_KEY"] not in (first.config["CODE_HASH_KEY"], first.config["BALLOT_BOX_KEY"])

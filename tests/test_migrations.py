@@ -35,3 +35,19 @@ def test_upgrade_then_check_then_downgrade(engine, tmp_path):
         downgrade(revision="base")
         assert sa.inspect(db.engine).get_table_names() == ["alembic_version"]
         db.engine.dispose()
+
+
+@pytest.mark.parametrize("engine", ["sqlite", "postgresql"])
+def test_the_migrated_audit_log_refuses_updates_and_deletes(engine, tmp_path):
+    url = f"sqlite:///{tmp_path / 'migrated.sqlite3'}" if engine == "sqlite" else _fresh_postgres_url()
+    app = create_app(type("MigrationConfig", (config.TestConfig,), {"SQLALCHEMY_DATABASE_URI": url}))
+    with app.app_context():
+        upgrade()
+        with db.engine.begin() as connection:
+            connection.execute(sa.text("INSERT INTO audit_log (at, kind, details) VALUES (CURRENT_TIMESTAMP, 'sign_in', '{}')"))
+        for statement in ("UPDATE audit_log SET kind = 'sign_out'", "DELETE FROM audit_log"):
+            with pytest.raises(sa.exc.DatabaseError, match="append-only"), db.engine.begin() as connection:
+                connection.execute(sa.text(statement))
+        assert db.session.scalar(sa.text("SELECT kind FROM audit_log")) == "sign_in"
+        db.session.remove()
+        db.engine.dispose()

@@ -10,6 +10,7 @@ from sqlalchemy.orm import lazyload
 from sqlalchemy.orm.attributes import flag_modified
 from sqlalchemy.orm.exc import StaleDataError
 
+from accounts import audit
 from accounts.models import Role, User
 from accounts.terms import open_term
 from errors import Conflict, InvalidTransition, NotFound, PermissionDenied, ValidationFailed
@@ -142,7 +143,7 @@ def take_action(
     # A comment changes nothing it could overwrite, so it needs no fresh version.
     if seen_version is not None and seen_version != case.version and action.target is not None:
         raise StaleCase(case, events_since(case, seen_version))
-    from_state = case.state
+    from_state, assignee_before = case.state, case.assignee_id
     try:
         to_state = machine.check(action_name, from_state, parties, data.given())
     except TransitionRefused as refused:
@@ -170,6 +171,9 @@ def take_action(
         db.session.rollback()
         fresh = db.session.get(Case, case.id)
         raise StaleCase(fresh, events_since(fresh, seen_version if seen_version is not None else 0)) from None
+    if action_name == "assign" and assignee_before not in (None, case.assignee_id):
+        audit.record(audit.AuditKind.case_reassigned, actor, organization_id=case.organization_id, subject_id=case.id,
+                     details={"from_assignee_id": assignee_before, "to_assignee_id": case.assignee_id})
     return event
 
 

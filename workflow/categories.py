@@ -1,12 +1,13 @@
 """Request categories and their time limits, managed by administrators."""
 from __future__ import annotations
 
-from dataclasses import dataclass
+from dataclasses import asdict, dataclass
 
 from flask_babel import lazy_gettext as _l
 from sqlalchemy import select
 from sqlalchemy.exc import IntegrityError
 
+from accounts import audit
 from accounts.models import User
 from accounts.users import require_admin
 from errors import NotFound, ValidationFailed
@@ -65,13 +66,12 @@ def _save(actor: User, category: Category, fields: CategoryFields) -> Category:
         taken = taken.where(Category.id != category.id)
     if db.session.scalar(taken) is not None:
         raise ValidationFailed({"name": [DUPLICATE_NAME]})
-    category.name = name
-    category.name_en = fields.name_en.strip()
-    category.active = fields.active
-    category.urgent_respond_hours = fields.urgent_respond_hours
-    category.urgent_resolve_hours = fields.urgent_resolve_hours
-    category.normal_respond_hours = fields.normal_respond_hours
-    category.normal_resolve_hours = fields.normal_resolve_hours
+    wanted = {**asdict(fields), "name": name, "name_en": fields.name_en.strip()}
+    created = category.id is None
+    changes = {key: [getattr(category, key), value] for key, value in wanted.items()
+               if created or getattr(category, key) != value}
+    for key, value in wanted.items():
+        setattr(category, key, value)
     db.session.add(category)
     try:
         with db.session.begin_nested():
@@ -79,4 +79,7 @@ def _save(actor: User, category: Category, fields: CategoryFields) -> Category:
     except IntegrityError:
         # The same name was saved by someone else between the check and the flush.
         raise ValidationFailed({"name": [DUPLICATE_NAME]}) from None
+    if changes:
+        audit.record(audit.AuditKind.category_created if created else audit.AuditKind.category_changed, actor,
+                     subject_id=category.id, details={"name": name, "changes": changes})
     return category

@@ -2,13 +2,13 @@
 from __future__ import annotations
 
 from flask_babel import lazy_gettext as _l
-from flask_wtf import FlaskForm
 from flask_wtf.file import FileAllowed, MultipleFileField
 from wtforms import BooleanField, HiddenField, IntegerField, RadioField, SelectField, StringField, TextAreaField
 from wtforms.fields.choices import SelectChoice
 from wtforms.validators import DataRequired, InputRequired, Length, NumberRange, Optional, Regexp
 
-from accounts.forms import PHONE_MESSAGE, PHONE_PATTERN, coerce_optional_int
+from accounts.forms import PHONE_MESSAGE, PHONE_PATTERN, OneTimeForm, coerce_optional_int
+from inputs import Form
 from workflow.models import Priority, Satisfaction
 
 PRIORITY_CHOICES = [
@@ -22,7 +22,7 @@ SATISFACTION_CHOICES = [
 ]
 
 
-class FileCaseForm(FlaskForm):
+class FileCaseForm(OneTimeForm):
     category = SelectField(_l("What is it about?"), coerce=coerce_optional_int, validators=[DataRequired()])
     priority = RadioField(_l("How urgent is it?"), choices=PRIORITY_CHOICES, default=Priority.normal.value)
     title = StringField(_l("Short title"), validators=[DataRequired(), Length(max=120)],
@@ -44,7 +44,7 @@ class FileCaseForm(FlaskForm):
                                render_kw={"accept": "image/jpeg,image/png,image/webp"})
 
 
-class ActionForm(FlaskForm):
+class ActionForm(OneTimeForm):
     """One form for every action; the panel shows only the fields the action requires."""
 
     action = HiddenField(validators=[DataRequired()])
@@ -59,7 +59,7 @@ class ActionForm(FlaskForm):
     duplicate_of = IntegerField(_l("Number of the original case"), validators=[Optional(), NumberRange(min=1)])
 
 
-class FeedbackForm(FlaskForm):
+class FeedbackForm(OneTimeForm):
     version = IntegerField(widget=HiddenField.widget, validators=[InputRequired()])
     solved = RadioField(_l("Was your problem solved?"), validators=[InputRequired()],
                         choices=[SelectChoice("yes", _l("Yes")), SelectChoice("no", _l("No"))])
@@ -69,16 +69,16 @@ class FeedbackForm(FlaskForm):
                             description=_l("Required if the problem is not solved or you are dissatisfied: tell us why."))
 
 
-class AnswerForm(FlaskForm):
+class AnswerForm(OneTimeForm):
     version = IntegerField(widget=HiddenField.widget, validators=[InputRequired()])
     note = TextAreaField(_l("Your answer"), validators=[DataRequired(), Length(max=2000)], render_kw={"rows": 3})
 
 
-class WithdrawForm(FlaskForm):
+class WithdrawForm(OneTimeForm):
     version = IntegerField(widget=HiddenField.widget, validators=[InputRequired()])
 
 
-class TrackForm(FlaskForm):
+class TrackForm(Form):
     class Meta:
         csrf = False  # a lookup changes nothing
 
@@ -86,7 +86,7 @@ class TrackForm(FlaskForm):
                        render_kw={"autocomplete": "off", "autocapitalize": "characters"})
 
 
-class CategoryForm(FlaskForm):
+class CategoryForm(Form):
     name = StringField(_l("Name in Chinese"), validators=[DataRequired(), Length(max=80)])
     name_en = StringField(_l("Name in English"), validators=[DataRequired(), Length(max=80)])
     active = BooleanField(_l("Offered to residents"), default=True)
@@ -100,7 +100,7 @@ class CategoryForm(FlaskForm):
                                         validators=[InputRequired(), NumberRange(min=1, max=8760)])
 
 
-class CommentForm(FlaskForm):
+class CommentForm(OneTimeForm):
     """A resident's comment on the public history of their request."""
 
     version = IntegerField(widget=HiddenField.widget, validators=[InputRequired()])

@@ -3,7 +3,7 @@ from __future__ import annotations
 
 from pathlib import Path
 
-from flask import Blueprint, current_app, flash, redirect, render_template, request, session, url_for
+from flask import Blueprint, current_app, flash, g, redirect, render_template, request, session, url_for
 from flask_babel import get_locale, gettext as _
 from flask_login import current_user, login_required
 from wtforms.fields.choices import SelectChoice
@@ -13,7 +13,8 @@ from accounts.organizations import organizations_in
 from db import utcnow
 from errors import NotFound, ValidationFailed
 from extensions import db, limiter
-from responses import copy_errors, form_status, render_page_or_fragment, wants_fragment
+from formkeys import AlreadySent
+from responses import already_sent, copy_errors, form_status, render_page_or_fragment, wants_fragment
 from workflow import actions, categories, filing, history, queries
 from workflow.forms import AnswerForm, CommentForm, FeedbackForm, FileCaseForm, TrackForm, WithdrawForm
 from workflow.machine import Party, allowed_actions
@@ -21,7 +22,6 @@ from workflow.models import Case, Priority, Satisfaction
 
 bp = Blueprint("requests", __name__)
 
-FILING_LIMIT = "20 per hour"
 #: The actions a resident takes from the tracking page; members act from their own case page.
 RESIDENT_ACTIONS = ("resume", "confirm", "reopen", "withdraw", "comment")
 #: Actions whose event without an actor was taken by the resident who filed without an account.
@@ -50,8 +50,19 @@ def _community_choices() -> list[SelectChoice]:
     ]
 
 
+def _filed(_response) -> bool:
+    return g.pop("case_filed", False)
+
+
+def _filing_limit_message() -> str:
+    return _("Too many requests have been filed from your network without an account. Please try again later, "
+             "or sign in: residents signed in to their account are not limited.")
+
+
 @bp.route("/requests/new", methods=["GET", "POST"])
-@limiter.limit(FILING_LIMIT, methods=["POST"])
+# Counts only requests filed and accepted without an account: a refused form costs nothing, a resident nothing.
+@limiter.limit(lambda: current_app.config["FILING_LIMIT_PER_IP"], methods=["POST"], deduct_when=_filed,
+               exempt_when=lambda: current_user.is_authenticated, error_message=_filing_limit_message)
 def new():
     """Let anyone file a request, with an account or with a phone number and a tracking code."""
     user = _actor()
@@ -68,6 +79,7 @@ def new():
     if form.validate_on_submit():
         photos = [filing.Upload(f.read(), f.filename) for f in request.files.getlist("photos") if f and f.filename]
         try:
+            form.claim_key()
             case = filing.file_case(
                 user,
                 category_id=form.category.data,
@@ -83,10 +95,15 @@ def new():
                 now=utcnow(),
                 max_pixels=current_app.config["PHOTO_MAX_PIXELS"],
             )
+        except AlreadySent as sent:
+            return already_sent(sent.result_url)
         except ValidationFailed as error:
+            db.session.rollback()  # the form's key stays unclaimed for the corrected form
             copy_errors(form, error)
         else:
+            form.settle_key(url_for("requests.track", code=case.tracking_code))
             db.session.commit()
+            g.case_filed = True
             _remember(case)
             if user is None:
                 flash(_("Your request was filed. Its tracking code is %(code)s. Write it down: without an account, "
@@ -182,8 +199,12 @@ def _act(case: Case, name: str, form, run, done: str, field_names: dict[str, str
     conflict = None
     if form.validate_on_submit():
         try:
+            form.claim_key()
             run()
+        except AlreadySent as sent:
+            return already_sent(sent.result_url)
         except actions.StaleCase as stale:
+            db.session.rollback()  # the key stays unclaimed: the resident sends the form again
             conflict, status = stale, 409
         except ValidationFailed as error:
             # The refusal may come after the service touched the case; drop that before showing it again.
@@ -191,6 +212,7 @@ def _act(case: Case, name: str, form, run, done: str, field_names: dict[str, str
             copy_errors(form, _renamed(error, field_names or {}))
             status = 422
         else:
+            form.settle_key(url_for("requests.track", code=case.tracking_code))
             db.session.commit()
             if not wants_fragment():
                 flash(done, "success")

@@ -6,6 +6,7 @@ from datetime import datetime, timedelta
 
 from sqlalchemy import or_, select
 
+from accounts import audit
 from extensions import db
 from workflow.actions import ActionInput, take_action
 from workflow.history import append_event
@@ -58,6 +59,8 @@ def sweep(now: datetime, limits: TimeLimits) -> SweepReport:
             report.supervised += 1
             append_event(case, "supervise", case.state, case.state, actor=None, now=now, public=False,
                          detail={"organization_id": parent.id, "organization_name": parent.name})
+            audit.record(audit.AuditKind.case_supervised, None, organization_id=parent.id, subject_id=case.id,
+                         details={"from_organization_id": case.organization_id})
     cutoff = now - timedelta(days=limits.auto_close_days)
     for case in db.session.scalars(_locked(
         select(Case).where(Case.state == State.resolved, Case.resolved_at <= cutoff).order_by(Case.id), dialect

@@ -1,15 +1,19 @@
-"""The workflow's queued work: the time-limit sweep, every ten minutes."""
+"""The workflow's queued work: the time-limit sweep, every ten minutes; forgetting old form keys, every hour."""
 from __future__ import annotations
 
-from datetime import datetime
+from datetime import datetime, timedelta
 
 from flask import current_app
 from huey import crontab
 
+import formkeys
 from db import utcnow
-from extensions import db, huey
+from extensions import db, huey, writing
 from workflow.signals import sweep_finished
 from workflow.sweep import SweepReport, TimeLimits, sweep
+
+#: Form keys are kept this much longer than they are accepted, for nodes whose clocks disagree a little.
+FORM_KEY_CLOCK_MARGIN = timedelta(hours=1)
 
 
 def time_limits() -> TimeLimits:
@@ -34,3 +38,12 @@ def run_sweep(now: datetime) -> SweepReport:
 def sweep_cases() -> None:
     """Mark overdue cases, supervise long-overdue ones, close resolved cases without feedback."""
     run_sweep(utcnow())
+
+
+@huey.periodic_task(crontab(minute="37"), name="workflow.forget-form-keys")
+def forget_form_keys() -> None:
+    """Delete the claimed form keys older than any key a form may still carry."""
+    kept = timedelta(days=current_app.config["FORM_KEY_DAYS"]) + FORM_KEY_CLOCK_MARGIN
+    with writing():
+        formkeys.forget_claimed_before(utcnow() - kept)
+        db.session.commit()

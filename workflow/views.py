@@ -1,7 +1,6 @@
 """Members' case screens: the list, a case with its action panel, photos, supervision."""
 from __future__ import annotations
 
-import re
 from pathlib import Path
 
 from flask import Blueprint, current_app, redirect, render_template, request, send_file, session, url_for
@@ -10,12 +9,15 @@ from flask_login import current_user, login_required
 from wtforms.fields.choices import SelectChoice
 
 from accounts.auth import role_required
+from accounts.forms import new_form_key
 from accounts.models import Role
 from accounts.organizations import organizations_in
 from db import utcnow
 from errors import NotFound, PermissionDenied, ValidationFailed
 from extensions import db
-from responses import copy_errors, render_page_or_fragment, wants_fragment
+from formkeys import AlreadySent
+from inputs import CONTROL_CHARACTERS, NOT_ALLOWED, positive_integer
+from responses import already_sent, copy_errors, render_page_or_fragment, wants_fragment
 from workflow import actions, categories, filing, history, queries
 from workflow.forms import ActionForm
 from workflow.machine import ACTIONS, Field, Party, State, allowed_actions
@@ -57,10 +59,6 @@ def tracked_case_ids() -> set[int]:
     return set(session.get("tracked", []))
 
 
-#: Numbers in the list's query string fit a database integer; anything longer is a mistake, not an id.
-NUMBER_RE = re.compile(r"[0-9]{1,9}")
-
-
 def _filters_from_request() -> queries.CaseFilters:
     """Read the list's query string, refusing values the list cannot show with 422."""
     args = request.args
@@ -77,9 +75,12 @@ def _filters_from_request() -> queries.CaseFilters:
                           ("organization", _("Choose an organization from the list.")),
                           ("page", _("Page numbers are whole numbers from 1."))):
         value = args.get(name, "")
-        numbers[name] = int(value) if NUMBER_RE.fullmatch(value) and int(value) > 0 else None
+        numbers[name] = positive_integer(value)
         if value and numbers[name] is None:
             errors[name] = [message]
+    query = args.get("q", "")
+    if CONTROL_CHARACTERS.search(query):
+        errors["q"] = [NOT_ALLOWED]
     if errors:
         raise ValidationFailed(errors)
     return queries.CaseFilters(
@@ -89,8 +90,7 @@ def _filters_from_request() -> queries.CaseFilters:
         overdue=args.get("overdue") == "1",
         mine=args.get("mine") == "1",
         organization_id=numbers["organization"],
-        # PostgreSQL refuses NUL in text; no one searches for control characters.
-        q="".join(ch for ch in args.get("q", "") if ch.isprintable())[:100],
+        q=query[:100],
         sort=sort,
         page=numbers["page"] or 1,
     )
@@ -130,6 +130,8 @@ def _panel_context(case, form: ActionForm | None = None, conflict: actions.Stale
         "case": case,
         "actions": offered,
         "form": form,
+        # A key for each action's form: a page kept in the history still sends each action once.
+        "form_keys": {action.name: new_form_key() for action in offered},
         "form_fields": FORM_FIELDS,
         "conflict": conflict,
         "timeline": history.timeline(case, internal=True),
@@ -171,15 +173,20 @@ def act(case_id: int):
         )
         parties = actions.parties_for(current_user, case)
         try:
+            form.claim_key()
             actions.take_action(case, form.action.data, actor=current_user, parties=parties,
                                 seen_version=form.version.data, data=data, now=utcnow())
+        except AlreadySent as sent:
+            return already_sent(sent.result_url)
         except actions.StaleCase as stale:
+            db.session.rollback()  # the key stays unclaimed: the member sends the form again
             conflict, status = stale, 409
         except ValidationFailed as error:
             db.session.rollback()  # show the case as stored, not half-changed
             copy_errors(form, error)
             status = 422
         else:
+            form.settle_key(url_for("workflow.show", case_id=case.id))
             db.session.commit()
             if not wants_fragment():
                 return redirect(url_for("workflow.show", case_id=case.id), 303)

@@ -49,8 +49,10 @@ def app(tmp_path_factory):
         SQLALCHEMY_DATABASE_URI = f"sqlite:///{database}"
         UPLOAD_FOLDER = str(folder / "uploads")
         # The defaults, pinned: the throttling test counts attempts against them whatever the environment says.
-        LOGIN_LIMIT_PER_ACCOUNT = "5 per 15 minutes"
-        LOGIN_LIMIT_PER_IP = "30 per 15 minutes"
+        LOGIN_LIMIT_PER_ACCOUNT = "20 per day"
+        LOGIN_LIMIT_PER_ACCOUNT_AND_IP = "5 per day"
+        LOGIN_LIMIT_PER_IP = "300 per hour"
+        LOGIN_DELAY_SECONDS = 60
 
     app = create_app(E2EConfig)
     with app.app_context():

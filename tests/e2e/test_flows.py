@@ -126,9 +126,9 @@ def test_register_import_with_a_bad_row_imports_nothing(page, log_in):
     )
 
 
-def test_login_throttling_blocks_one_account_only(app, page, log_in):
-    """Past its limit of wrong passwords an account is refused; another still logs in from the same browser."""
-    allowed = parse(app.config["LOGIN_LIMIT_PER_ACCOUNT"]).amount
+def test_login_throttling_holds_up_one_account_only(app, page, log_in):
+    """Past its limit of wrong passwords an account must wait; another still logs in from the same browser."""
+    allowed = parse(app.config["LOGIN_LIMIT_PER_ACCOUNT_AND_IP"]).amount
     for attempt in range(allowed + 1):
         page.goto("/login")
         page.get_by_label("Login or phone number").fill("eval.donghu")
@@ -137,6 +137,6 @@ def test_login_throttling_blocks_one_account_only(app, page, log_in):
             page.get_by_role("button", name="Log in").click()
         assert response.value.status == (429 if attempt == allowed else 422)
     expect(page.get_by_role("heading", level=1)).to_have_text("Too many attempts (429)")
-    expect(page.get_by_text("Too many attempts. Please wait a few minutes and try again.")).to_be_visible()
+    expect(page.get_by_text("Too many wrong passwords have been tried. Please try again in 1 minute.")).to_be_visible()
 
     log_in(page, "sec.guihua")

@@ -454,6 +454,9 @@ def test_a_ballot_reads_the_voter_and_the_survey_s_row_then_writes(app, client, 
     by_code = statements_of(lambda: anonymous.post(code_url, {**answers, "code": code}))
     for statements, voter_table in ((by_account, "users"), (by_code, "survey_invitations")):
         described = "\n".join(statements)
+        # The server-side session is read first, and left as it was.
+        assert statements[0].startswith("SELECT sessions.data FROM sessions"), described
+        statements = statements[1:]
         # Two reads, then the participation, the turnout count and the sealed envelope: no ballot, answer or rollup.
         assert len(statements) == 5, described
         assert {f"FROM {voter_table}", "FROM surveys"} <= {f"FROM {s.split(' FROM ')[1].split()[0]}"

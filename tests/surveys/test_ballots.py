@@ -85,6 +85,9 @@ def test_bad_answers_are_refused_beside_their_question_and_nothing_is_stored(sv,
         ({answer_key(choice): "-1"}, {answer_key(choice)}),
         ({answer_key(choice): "Bus"}, {answer_key(choice)}),
         ({answer_key(text): "x" * (ballots.MAX_TEXT_ANSWER + 1)}, {answer_key(text)}),
+        ({answer_key(text): "a\x00b"}, {answer_key(text)}),                     # control characters
+        ({answer_key(text): "\x1b[2J"}, {answer_key(text)}),
+        ({answer_key(rating): "satisfied\x00"}, {answer_key(rating)}),
         ({answer_key(rating): "", answer_key(likert): "9"}, {answer_key(rating), answer_key(likert)}),
     ]
     for change, fields in cases:
@@ -128,6 +131,8 @@ def test_don_t_know_counts_where_offered_and_optional_questions_may_stay_empty(s
                                                                           (likert.id, "5", None)}
     long_enough = {**answers, answer_key(text): "好" * ballots.MAX_TEXT_ANSWER}
     assert check_answers(survey, long_enough)[text.id] == "好" * ballots.MAX_TEXT_ANSWER
+    on_lines = {**answers, answer_key(text): "First,\r\n\tthen"}
+    assert check_answers(survey, on_lines)[text.id] == "First,\r\n\tthen"
 
     plain = sv.opened(title="Without don't know", questions=[(QuestionType.rating3, False, False, [])])
     with pytest.raises(ValidationFailed) as refused:

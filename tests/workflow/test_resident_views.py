@@ -76,7 +76,7 @@ def post_multipart(client, url: str, fields: dict):
     The test client spools large uploads to a temporary file it never closes, which
     `filterwarnings = error` turns into a failure.
     """
-    boundary, body = encode_multipart({**fields, "csrf_token": client.token()})
+    boundary, body = encode_multipart({**fields, "csrf_token": client.token(), "form_key": client.form_key()})
     return client._request("post", url, data=body, content_type=f"multipart/form-data; boundary={boundary}")
 
 
@@ -169,9 +169,23 @@ def test_filing_keeps_to_the_pixel_budget_setting_and_stores_photos_downscaled(a
         assert stored.size == (2048, 512)
 
 
-def test_filing_is_rate_limited_per_address(client, world):
-    statuses = [client.post("/requests/new", filing(world, description="")).status_code for _ in range(21)]
-    assert statuses == [422] * 20 + [429]
+def test_filing_without_an_account_is_limited_per_address_counting_accepted_requests_only(app, client, world):
+    app.config["FILING_LIMIT_PER_IP"] = "2 per hour"
+    cases = db.session.scalar(select(func.count()).select_from(Case))
+    assert [client.post("/requests/new", filing(world, description="")).status_code for _ in range(3)] == [422] * 3
+    assert [client.post("/requests/new", filing(world)).status_code for _ in range(2)] == [303] * 2
+    refused = client.post("/requests/new", filing(world))
+    assert refused.status_code == 429 and 3500 < int(refused.headers["Retry-After"]) <= 3600
+    assert "sign in" in soup(refused).select_one("article p").get_text()
+    assert db.session.scalar(select(func.count()).select_from(Case)) == cases + 2
+
+
+def test_signed_in_residents_are_never_held_up_by_the_filing_limit(app, client, world):
+    app.config["FILING_LIMIT_PER_IP"] = "1 per hour"
+    client.login("resident")
+    assert [client.post("/requests/new", filing(world)).status_code for _ in range(3)] == [303] * 3
+    anonymous = type(client)(app.test_client())  # at the same address
+    assert anonymous.post("/requests/new", filing(world)).status_code == 303
 
 
 def test_mine_needs_a_login(client, world):
