@@ -9,7 +9,6 @@ from datetime import date, datetime, time, timedelta
 from flask import Blueprint, Flask, Response, render_template, request
 from flask_babel import gettext as _, lazy_gettext as _l, ngettext, to_utc
 from flask_login import user_logged_in, user_logged_out
-from flask_wtf import FlaskForm
 from openpyxl import Workbook
 from wtforms import DateField, IntegerField, SelectField, StringField
 from wtforms.fields.choices import SelectChoice
@@ -24,6 +23,7 @@ from accounts.models import Role, User
 from accounts.organizations import get_organization_in_scope, organizations_in
 from accounts.signals import login_failed
 from extensions import db
+from inputs import Form, text_argument
 from spreadsheets import guard_formula, set_text
 
 bp = Blueprint("audit", __name__, url_prefix="/admin/audit")
@@ -67,7 +67,7 @@ FIELD_LABELS = {
 MAX_EXPORT_ROWS = 100_000
 
 
-class AuditFilterForm(FlaskForm):
+class AuditFilterForm(Form):
     class Meta:
         csrf = False  # reading changes nothing
 
@@ -118,7 +118,7 @@ def _filters(form: AuditFilterForm) -> AuditFilters | None:
 def _query_args() -> dict[str, str]:
     """Return the filters as given, for the pages' and the exports' links."""
     return {name: value for name in ("actor", "kind", "organization", "since", "until")
-            if (value := request.args.get(name, ""))}
+            if (value := text_argument(name))}
 
 
 def _render(form: AuditFilterForm, page: AuditPage | None):
